@@ -1,0 +1,1 @@
+//! (cleanup helper fills this in)

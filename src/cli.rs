@@ -1,0 +1,221 @@
+//! Command-line structs (clap derive) and nothing else: no logic, no I/O.
+//!
+//! Every flag has an environment twin `BERTH_<FLAG>`; `settings` is the only module that reads
+//! these structs and turns them into validated settings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// berth: CI registry setup and git-history-aware registry cleanup.
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More log output on stderr (-v debug, -vv trace). `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, env = "BERTH_QUIET")]
+    pub quiet: bool,
+    /// Path of the configuration file (default: berth.yaml or .berth.yaml in the working directory).
+    #[arg(long, global = true, env = "BERTH_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Docker config directory to read credentials from (default: $DOCKER_CONFIG, else ~/.docker).
+    #[arg(long, global = true, env = "BERTH_DOCKER_CONFIG", value_name = "DIR")]
+    pub docker_config: Option<PathBuf>,
+    /// Allow plain HTTP (and unverified TLS) for this registry host; repeatable.
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_INSECURE_REGISTRY",
+        value_name = "HOST",
+        value_delimiter = ','
+    )]
+    pub insecure_registry: Vec<String>,
+    /// Most requests in flight at once per registry.
+    #[arg(long, global = true, env = "BERTH_CONCURRENCY", value_name = "N")]
+    pub concurrency: Option<usize>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List a repository's tags with digest, media type, platforms, created time and revision.
+    Tags(TagsArgs),
+    /// Plan and apply the git-history-aware cleanup for one or more repositories.
+    Cleanup(CleanupArgs),
+    /// Read the CI's variables, make an isolated per-job docker config, log into the CI's
+    /// registry and print the variables later steps need.
+    #[command(name = "ci-env")]
+    CiEnv(CiEnvArgs),
+    /// Log into a registry, verified against the registry, stored in $DOCKER_CONFIG.
+    Login(LoginArgs),
+    /// Run the whole cleanup on a throwaway git repository and an on-disk OCI layout.
+    Demo(DemoArgs),
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+/// `berth tags`.
+#[derive(Debug, Args)]
+pub struct TagsArgs {
+    /// Repository: `host/path`, a Docker Hub name such as `nginx`, or `oci:PATH` for an OCI layout.
+    #[arg(value_name = "REPO", env = "BERTH_REPO")]
+    pub repo: String,
+    /// Output format (text or json).
+    #[arg(
+        long,
+        short = 'o',
+        value_enum,
+        default_value = "text",
+        env = "BERTH_OUTPUT"
+    )]
+    pub output: OutputFormat,
+}
+
+/// `berth cleanup`.
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Repository to clean; repeatable (default: $BERTH_REPO, as `ci-env` exports it).
+    #[arg(
+        long = "repo",
+        value_name = "REPO",
+        env = "BERTH_REPO",
+        value_delimiter = ','
+    )]
+    pub repos: Vec<String>,
+    /// The git repository (default: discovered from the working directory).
+    #[arg(long, env = "BERTH_GIT_DIR", value_name = "DIR")]
+    pub git_dir: Option<PathBuf>,
+    /// The remote whose branches are the live branches.
+    #[arg(long, env = "BERTH_REMOTE", default_value = "origin")]
+    pub remote: String,
+    /// Run `git fetch --prune --prune-tags [--unshallow]` first (default: on in CI).
+    #[arg(long, env = "BERTH_FETCH", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub fetch: Option<bool>,
+    /// Trust a repository owned by another user (CI containers) without `git config safe.directory`.
+    #[arg(long, env = "BERTH_TRUST_REPO")]
+    pub trust_repo: bool,
+    /// Print the plan; send no mutating request.
+    #[arg(long, env = "BERTH_DRY_RUN")]
+    pub dry_run: bool,
+    /// Write the JSON plan to FILE.
+    #[arg(long, env = "BERTH_PLAN_OUT", value_name = "FILE")]
+    pub plan_out: Option<PathBuf>,
+    /// Apply a reviewed plan (re-checks each digest first and skips what drifted).
+    #[arg(
+        long,
+        env = "BERTH_APPLY",
+        value_name = "FILE",
+        conflicts_with = "dry_run"
+    )]
+    pub apply: Option<PathBuf>,
+    /// Report format.
+    #[arg(
+        long,
+        short = 'o',
+        value_enum,
+        default_value = "text",
+        env = "BERTH_OUTPUT"
+    )]
+    pub output: OutputFormat,
+    /// Never delete an image younger than this (e.g. 2h, 7d, 2h30m).
+    #[arg(long, env = "BERTH_KEEP_BUILT_WITHIN", value_name = "DURATION")]
+    pub keep_built_within: Option<String>,
+    /// Refuse a plan that deletes more than this share of a repository's tags.
+    #[arg(long, env = "BERTH_MAX_DELETE_RATIO", value_name = "RATIO")]
+    pub max_delete_ratio: Option<f64>,
+    /// Override the safety guards (delete ratio, zero refs).
+    #[arg(long, env = "BERTH_FORCE")]
+    pub force: bool,
+}
+
+/// CI systems `ci-env` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CiSystem {
+    Github,
+    Gitlab,
+    Jenkins,
+    Generic,
+}
+
+/// Shells `ci-env` can write for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Cmd,
+}
+
+/// `berth ci-env`.
+#[derive(Debug, Args)]
+pub struct CiEnvArgs {
+    /// CI system (default: detected from GITHUB_ACTIONS, GITLAB_CI, JENKINS_URL, else generic).
+    #[arg(value_enum, value_name = "CI")]
+    pub ci: Option<CiSystem>,
+    /// Shell syntax of the printed script.
+    #[arg(long, value_enum, default_value = "bash", env = "BERTH_SHELL")]
+    pub shell: Shell,
+    /// Write the script to a new file and print its path (`. $(berth ci-env --as-file)`).
+    #[arg(long, conflicts_with = "as_env_file")]
+    pub as_file: bool,
+    /// Write a dotenv file (GitLab `reports: dotenv`, Jenkins `readProperties`) and print its path.
+    #[arg(long)]
+    pub as_env_file: bool,
+    /// Write the output to FILE (truncating it) instead of stdout.
+    #[arg(
+        short = 'o',
+        long = "output-file",
+        value_name = "FILE",
+        env = "BERTH_OUTPUT_FILE"
+    )]
+    pub output_file: Option<PathBuf>,
+    /// Build config.json from $DOCKER_AUTH_CONFIG instead of copying the docker config dir.
+    #[arg(long, env = "BERTH_USE_DOCKER_AUTH_CONFIG")]
+    pub use_docker_auth_config: bool,
+    /// Do not log into the CI's registry.
+    #[arg(long, env = "BERTH_NO_LOGIN")]
+    pub no_login: bool,
+    /// Remove the per-job docker config directory named by $DOCKER_CONFIG (end of job).
+    #[arg(long)]
+    pub cleanup: bool,
+}
+
+/// `berth login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Registry host, e.g. ghcr.io or registry.example.com:5000.
+    #[arg(value_name = "REGISTRY")]
+    pub registry: String,
+    /// User name.
+    #[arg(short, long, env = "BERTH_USERNAME")]
+    pub username: Option<String>,
+    /// Read the password from stdin (else $BERTH_PASSWORD).
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+/// `berth demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo's temporary directory and print its path.
+    #[arg(long)]
+    pub keep: bool,
+}

@@ -1,0 +1,68 @@
+//! Exit codes (DESIGN §1). `main` is the only place that turns them into a process exit.
+
+use std::process::ExitCode;
+
+/// How a command ended, in the terms of DESIGN §1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Done, or nothing to do.
+    Success,
+    /// An error before any change was made.
+    Error,
+    /// Bad usage or configuration.
+    Usage,
+    /// Some deletions failed; the report says which.
+    Partial,
+    /// Refused by a safety guard.
+    Refused,
+}
+
+impl ExitStatus {
+    /// The numeric process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Error => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::Partial => 3,
+            ExitStatus::Refused => 4,
+        }
+    }
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        ExitCode::from(status.code())
+    }
+}
+
+/// An error that carries the exit status it must end the process with.
+///
+/// Commands return `anyhow::Error`; wrapping a cause in `Failure` picks a status other than
+/// the default `Error` (1), for example `Usage` for a bad `berth.yaml` or `Refused` for a guard.
+#[derive(Debug, thiserror::Error)]
+#[error("{source:#}")]
+pub struct Failure {
+    /// The status to exit with.
+    pub status: ExitStatus,
+    /// What went wrong.
+    #[source]
+    pub source: anyhow::Error,
+}
+
+impl Failure {
+    /// Wraps `source` so the process exits with `status`.
+    pub fn new(status: ExitStatus, source: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            status,
+            source: source.into(),
+        }
+    }
+}
+
+/// The status an error from a command maps to.
+pub fn status_of(err: &anyhow::Error) -> ExitStatus {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Failure>().map(|f| f.status))
+        .unwrap_or(ExitStatus::Error)
+}

@@ -1,0 +1,281 @@
+//! Plain data the git adapter hands to the planner: refs and a compact commit graph.
+//! No gix types here; `cleanup::plan` and `policy` depend on this module only.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A commit id (SHA-1, 20 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommitId(pub [u8; 20]);
+
+impl CommitId {
+    /// Parses 40 hex digits (either case).
+    pub fn from_hex(text: &str) -> Option<CommitId> {
+        let mut out = [0u8; 20];
+        hex::decode_to_slice(text, &mut out).ok()?;
+        Some(CommitId(out))
+    }
+
+    /// The 40 lowercase hex digits.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// The first 7 hex digits, for humans.
+    pub fn short(&self) -> String {
+        self.to_hex()[..7].to_string()
+    }
+}
+
+impl fmt::Display for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for CommitId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CommitId({})", self.short())
+    }
+}
+
+impl Serialize for CommitId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for CommitId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        CommitId::from_hex(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a 40-hex commit id")))
+    }
+}
+
+/// What kind of ref.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "number")]
+pub enum RefKind {
+    /// A branch (remote-tracking branch of the configured remote, or a local branch when the
+    /// repository has no such remote).
+    Branch,
+    /// A git tag (lightweight or annotated, peeled to its commit).
+    Tag,
+    /// An open pull / merge request (`refs/pull/N/head`, `refs/merge-requests/N/head`).
+    PullRequest(u64),
+}
+
+/// A live ref.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitRef {
+    /// Short name as users write it: `main`, `feature/x`, `v1.2.0`, or the PR number.
+    pub name: String,
+    /// Branch, tag or pull request.
+    pub kind: RefKind,
+    /// Index of the tip commit in [`GitFacts::commits`].
+    pub tip: u32,
+    /// Unix seconds: committer date of the tip; for annotated tags the tagger date.
+    pub date: i64,
+}
+
+/// Everything the planner needs to know about the repository.
+#[derive(Debug, Clone, Default)]
+pub struct GitFacts {
+    /// The live refs.
+    pub refs: Vec<GitRef>,
+    /// Every commit reachable from the refs.
+    pub commits: CommitGraph,
+    /// The clone is shallow (history incomplete): nothing may be judged from it.
+    pub shallow: bool,
+}
+
+/// The answer to a short-SHA lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefixMatch {
+    /// No reachable commit starts with the prefix.
+    None,
+    /// Exactly one: its index.
+    One(u32),
+    /// More than one reachable commit starts with the prefix.
+    Ambiguous,
+}
+
+/// Reachable commits as a compact graph: index `i` has `ids[i]`, `times[i]` (committer date,
+/// unix seconds) and parents `parents(i)` (indices; parents outside the walk, e.g. beyond a
+/// shallow boundary, are left out).
+#[derive(Debug, Clone, Default)]
+pub struct CommitGraph {
+    ids: Vec<CommitId>,
+    times: Vec<i64>,
+    parent_start: Vec<u32>,
+    parent_list: Vec<u32>,
+    by_id: HashMap<CommitId, u32>,
+    sorted: Vec<u32>,
+}
+
+impl CommitGraph {
+    /// Number of commits.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when there are no commits.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The id of commit `i`.
+    pub fn id(&self, i: u32) -> CommitId {
+        self.ids[i as usize]
+    }
+
+    /// The committer date of commit `i` (unix seconds).
+    pub fn time(&self, i: u32) -> i64 {
+        self.times[i as usize]
+    }
+
+    /// The parents of commit `i`.
+    pub fn parents(&self, i: u32) -> &[u32] {
+        let start = self.parent_start[i as usize] as usize;
+        let end = self
+            .parent_start
+            .get(i as usize + 1)
+            .map_or(self.parent_list.len(), |&e| e as usize);
+        &self.parent_list[start..end]
+    }
+
+    /// The index of a full commit id.
+    pub fn find(&self, id: &CommitId) -> Option<u32> {
+        self.by_id.get(id).copied()
+    }
+
+    /// Looks up a hex prefix (4 to 40 digits, either case) among the reachable commits.
+    pub fn find_prefix(&self, prefix: &str) -> PrefixMatch {
+        let prefix = prefix.to_ascii_lowercase();
+        if prefix.len() < 4 || prefix.len() > 40 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return PrefixMatch::None;
+        }
+        if prefix.len() == 40 {
+            return CommitId::from_hex(&prefix)
+                .and_then(|id| self.find(&id))
+                .map_or(PrefixMatch::None, PrefixMatch::One);
+        }
+        let start = self
+            .sorted
+            .partition_point(|&i| self.ids[i as usize].to_hex().as_str() < prefix.as_str());
+        let matches = |k: usize| {
+            self.sorted
+                .get(k)
+                .is_some_and(|&i| self.ids[i as usize].to_hex().starts_with(&prefix))
+        };
+        match (matches(start), matches(start + 1)) {
+            (false, _) => PrefixMatch::None,
+            (true, false) => PrefixMatch::One(self.sorted[start]),
+            (true, true) => PrefixMatch::Ambiguous,
+        }
+    }
+}
+
+/// Builds a [`CommitGraph`] from commits given in any order with their parent ids.
+#[derive(Debug, Default)]
+pub struct CommitGraphBuilder {
+    ids: Vec<CommitId>,
+    times: Vec<i64>,
+    parents: Vec<Vec<CommitId>>,
+}
+
+impl CommitGraphBuilder {
+    /// An empty builder with room for `capacity` commits.
+    pub fn with_capacity(capacity: usize) -> Self {
+        CommitGraphBuilder {
+            ids: Vec::with_capacity(capacity),
+            times: Vec::with_capacity(capacity),
+            parents: Vec::with_capacity(capacity),
+        }
+    }
+
+    /// Adds one commit. Adding the same id twice keeps the first.
+    pub fn push(&mut self, id: CommitId, time: i64, parents: Vec<CommitId>) {
+        self.ids.push(id);
+        self.times.push(time);
+        self.parents.push(parents);
+    }
+
+    /// The finished graph; parents that were never pushed are dropped.
+    pub fn finish(self) -> CommitGraph {
+        let mut by_id = HashMap::with_capacity(self.ids.len());
+        let mut keep = Vec::with_capacity(self.ids.len());
+        for (k, id) in self.ids.iter().enumerate() {
+            if !by_id.contains_key(id) {
+                by_id.insert(*id, keep.len() as u32);
+                keep.push(k);
+            }
+        }
+        let mut graph = CommitGraph {
+            ids: Vec::with_capacity(keep.len()),
+            times: Vec::with_capacity(keep.len()),
+            parent_start: Vec::with_capacity(keep.len()),
+            parent_list: Vec::new(),
+            by_id,
+            sorted: Vec::new(),
+        };
+        for &k in &keep {
+            graph.ids.push(self.ids[k]);
+            graph.times.push(self.times[k]);
+            graph.parent_start.push(graph.parent_list.len() as u32);
+            for p in &self.parents[k] {
+                if let Some(&pi) = graph.by_id.get(p) {
+                    graph.parent_list.push(pi);
+                }
+            }
+        }
+        let mut sorted: Vec<u32> = (0..graph.ids.len() as u32).collect();
+        sorted.sort_unstable_by_key(|&i| graph.ids[i as usize]);
+        graph.sorted = sorted;
+        graph
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(hex_prefix: &str) -> CommitId {
+        CommitId::from_hex(&format!("{hex_prefix:0<40}")).unwrap()
+    }
+
+    #[test]
+    fn graph_links_parents_and_drops_unknown_ones() {
+        let mut b = CommitGraphBuilder::default();
+        b.push(id("cc"), 3, vec![id("bb"), id("ee")]);
+        b.push(id("bb"), 2, vec![id("aa")]);
+        b.push(id("aa"), 1, vec![]);
+        let g = b.finish();
+        assert_eq!(g.len(), 3);
+        let c = g.find(&id("cc")).unwrap();
+        assert_eq!(g.parents(c), &[g.find(&id("bb")).unwrap()]);
+        assert_eq!(g.parents(g.find(&id("aa")).unwrap()), &[] as &[u32]);
+    }
+
+    #[test]
+    fn prefix_lookup_detects_ambiguity() {
+        let mut b = CommitGraphBuilder::default();
+        b.push(id("abcd1"), 1, vec![]);
+        b.push(id("abcd2"), 1, vec![]);
+        b.push(id("ffff"), 1, vec![]);
+        let g = b.finish();
+        assert_eq!(g.find_prefix("abcd"), PrefixMatch::Ambiguous);
+        assert_eq!(
+            g.find_prefix("ABCD1"),
+            PrefixMatch::One(g.find(&id("abcd1")).unwrap())
+        );
+        assert_eq!(g.find_prefix("1234"), PrefixMatch::None);
+        assert_eq!(
+            g.find_prefix("ffff000"),
+            PrefixMatch::One(g.find(&id("ffff")).unwrap())
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! (git helper fills this in)

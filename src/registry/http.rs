@@ -1,0 +1,1 @@
+//! (registry helper fills this in)

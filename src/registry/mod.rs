@@ -1,0 +1,146 @@
+//! Registry adapter: talks to container registries (the Distribution/OCI API over HTTP) and
+//! to OCI image layouts on disk (`oci:PATH`), behind one [`Repository`] trait.
+//!
+//! Must not import `git`, `ci`, `cleanup`, `app` or `cli`. reqwest types never leave this module.
+
+pub mod auth;
+pub mod client;
+pub mod credentials;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod ocidir;
+pub mod reference;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use error::Error;
+pub use model::{Descriptor, Digest, ImageConfig, Manifest, ManifestKind, Platform};
+
+/// What a registry implementation can do, so the cleanup chooses the right calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Capabilities {
+    /// The registry removes one tag without touching the manifest (OCI `DELETE manifests/<tag>`
+    /// or a provider API).
+    pub tag_delete: bool,
+    /// One tag can be removed by pushing a dummy manifest over it and deleting the dummy.
+    pub dummy_untag: bool,
+    /// Deleting a manifest by digest is possible at all.
+    pub manifest_delete: bool,
+    /// The OCI referrers API answers.
+    pub referrers_api: bool,
+}
+
+/// How a single tag was removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UntagMethod {
+    /// The registry's own tag delete.
+    TagDelete,
+    /// A dummy manifest pushed over the tag, then deleted by digest.
+    DummyManifest,
+}
+
+/// One repository of one registry (or one OCI layout). Cheap to clone through `Arc`;
+/// repositories of the same registry host share auth tokens and the concurrency limit.
+#[async_trait]
+pub trait Repository: Send + Sync {
+    /// `host/path` (or `oci:PATH`), as shown in reports.
+    fn name(&self) -> &str;
+
+    /// What this backend can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Every tag, following pagination.
+    async fn list_tags(&self) -> Result<Vec<String>, Error>;
+
+    /// The manifest a tag or digest names (GET, exact bytes kept).
+    async fn manifest(&self, reference: &str) -> Result<Manifest, Error>;
+
+    /// The digest a tag names now (HEAD where the backend has it).
+    async fn resolve_digest(&self, tag: &str) -> Result<Digest, Error>;
+
+    /// The config blob of an image manifest.
+    async fn config(&self, config: &Descriptor) -> Result<ImageConfig, Error>;
+
+    /// Manifests whose `subject` is `subject`: the OCI referrers API, else an empty list when
+    /// the backend has no such API (cosign-style tags are found from the tag list).
+    async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>, Error>;
+
+    /// Deletes a manifest by digest (and with it, on Distribution, every tag on it).
+    async fn delete_manifest(&self, digest: &Digest) -> Result<(), Error>;
+
+    /// Removes one tag and leaves the manifest and its other tags alone. `current` is the
+    /// manifest the tag points at now (its media type picks the dummy's media type family).
+    async fn untag(&self, tag: &str, current: &Manifest) -> Result<UntagMethod, Error>;
+}
+
+/// Settings for reaching registries, resolved by `settings`.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Most requests in flight at once per registry host.
+    pub concurrency: usize,
+    /// Hosts allowed over plain HTTP / unverified TLS (loopback is always allowed over HTTP).
+    pub insecure_hosts: Vec<String>,
+    /// Docker config directory for credentials (None: `$DOCKER_CONFIG`, else `~/.docker`).
+    pub docker_config: Option<PathBuf>,
+    /// Timeout of one request.
+    pub request_timeout: Duration,
+    /// Total time one request may spend in retries.
+    pub retry_budget: Duration,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            concurrency: 16,
+            insecure_hosts: Vec::new(),
+            docker_config: None,
+            request_timeout: Duration::from_secs(30),
+            retry_budget: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Opens repositories by name, sharing one HTTP client (tokens, limits) per registry host.
+pub struct Connector {
+    options: RegistryOptions,
+    clients: Mutex<HashMap<String, Arc<client::Client>>>,
+}
+
+impl Connector {
+    /// A connector with these options.
+    pub fn new(options: RegistryOptions) -> Self {
+        Connector {
+            options,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Opens `oci:PATH` as an OCI layout, anything else as a registry repository reference
+    /// (`nginx`, `ghcr.io/owner/app`, `localhost:5000/a/b`).
+    pub fn open(&self, repo: &str) -> Result<Arc<dyn Repository>, Error> {
+        if let Some(path) = repo.strip_prefix("oci:") {
+            return Ok(Arc::new(ocidir::OciDir::open(path)?));
+        }
+        let reference = reference::Reference::parse(repo)?;
+        let client = self.client(reference.registry())?;
+        Ok(client.repository(reference.repository()))
+    }
+
+    /// The shared client of one registry host.
+    pub fn client(&self, host: &str) -> Result<Arc<client::Client>, Error> {
+        let mut clients = self.clients.lock().expect("connector lock poisoned");
+        if let Some(c) = clients.get(host) {
+            return Ok(c.clone());
+        }
+        let c = Arc::new(client::Client::new(host, &self.options)?);
+        clients.insert(host.to_string(), c.clone());
+        Ok(c)
+    }
+}

@@ -1,0 +1,19 @@
+//! Command line + environment + `berth.yaml` → validated settings. The only module that reads
+//! the `cli` structs; nothing after it knows about clap. Precedence: flag > env > file > default.
+
+use std::time::Duration;
+
+use crate::cli::GlobalArgs;
+use crate::registry::RegistryOptions;
+
+/// Registry options from the global flags.
+pub fn registry_options(global: &GlobalArgs) -> RegistryOptions {
+    let defaults = RegistryOptions::default();
+    RegistryOptions {
+        concurrency: global.concurrency.unwrap_or(defaults.concurrency).max(1),
+        insecure_hosts: global.insecure_registry.clone(),
+        docker_config: global.docker_config.clone(),
+        request_timeout: Duration::from_secs(30),
+        retry_budget: defaults.retry_budget,
+    }
+}

@@ -1,0 +1,1 @@
+//! Test harness: temp dirs, the berth binary, the real registry, git fixtures.

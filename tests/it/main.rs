@@ -1,0 +1,15 @@
+//! berth's integration tests: one binary, one module per area.
+//! Registry tests run the real Distribution registry; git tests use real repositories.
+
+mod harness;
+
+// The registry client against the real Distribution registry (all three auth modes).
+mod registry;
+// `berth tags` through the binary.
+mod tags;
+// The git adapter on fixture repositories made with the git CLI.
+mod git;
+// `berth cleanup` end to end (real registry + git fixtures, and oci: layouts).
+mod cleanup;
+// `berth ci-env` and `berth login`.
+mod ci_env;
