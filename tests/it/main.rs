@@ -1,6 +1,7 @@
 //! berth's integration tests: one binary, one module per area.
 //! Registry tests run the real Distribution registry; git tests use real repositories.
 
+mod fixtures;
 mod harness;
 
 // The registry client against the real Distribution registry (all three auth modes).

@@ -1,0 +1,1 @@
+//! Git fixture repositories made with the git CLI, with fixed dates (filled in by its helper).
