@@ -93,10 +93,7 @@ impl TestRegistry {
     }
 
     fn launch(auth: Auth, issuer: Option<Issuer>) -> TestRegistry {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-registry-")
-            .tempdir()
-            .expect("create the registry temp dir");
+        let dir = registry_temp_dir();
         std::fs::create_dir(dir.path().join("storage")).expect("create the storage dir");
         let auth_yaml = match auth {
             Auth::None => String::new(),
@@ -317,6 +314,21 @@ health:
 {auth_yaml}",
         storage = storage.display()
     )
+}
+
+/// The registry's temp dir, on tmpfs (`/dev/shm`) when there is one: the registry creates and
+/// removes several files per upload, and on a disk mounted with `discard` that makes seeding
+/// and cleanup several times slower.
+fn registry_temp_dir() -> tempfile::TempDir {
+    let builder = {
+        let mut b = tempfile::Builder::new();
+        b.prefix("berth-registry-");
+        b
+    };
+    builder
+        .tempdir_in("/dev/shm")
+        .or_else(|_| builder.tempdir())
+        .expect("create the registry temp dir")
 }
 
 fn free_port() -> u16 {
