@@ -267,7 +267,10 @@ fn wait_ready(child: &mut Child, port: u16, expected: u16, log: &Path) -> Result
         if let Some(status) = child.try_wait().expect("poll the registry") {
             return Err(format!("(exited with {status})\n{}", read_log()));
         }
-        if let Some(status) = raw_get_status(port, "/v2/") {
+        // Our own process must have bound the port (its log says so): a probe alone could be
+        // answered by another test's registry that took the port first.
+        let bound = read_log().contains(&format!("listening on 127.0.0.1:{port}"));
+        if let Some(status) = raw_get_status(port, "/v2/").filter(|_| bound) {
             if status == expected {
                 return Ok(());
             }
@@ -306,6 +309,7 @@ storage:
       enabled: false
 http:
   addr: 127.0.0.1:{port}
+  secret: berth-test-secret-{port}
   headers:
     X-Content-Type-Options: [nosniff]
 health:
