@@ -165,6 +165,8 @@ impl FaultProxy {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
+            // A hung upstream fails the request (502) instead of hanging the test.
+            .timeout(std::time::Duration::from_secs(30))
             .build()
             .expect("build the proxy's HTTP client");
         let faults = faults.into_iter().map(|f| (f, 0)).collect();
