@@ -7,6 +7,7 @@
 //! The harness never calls berth's library code: what it pushes and observes must not depend
 //! on the code under test.
 
+// Each test module uses only some of the helpers.
 #![allow(dead_code)]
 
 pub mod proxy;

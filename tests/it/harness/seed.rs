@@ -481,9 +481,9 @@ impl Seeder {
             },
         });
         let bytes = serde_json::to_vec(&manifest).expect("serialize the referrer");
-        let digest = digest_of(&bytes);
-        let (digest_put, supported) = self.put_manifest(repo, &digest, OCI_MANIFEST, &bytes).await;
-        debug_assert_eq!(digest, digest_put);
+        let (digest, supported) = self
+            .put_manifest(repo, &digest_of(&bytes), OCI_MANIFEST, &bytes)
+            .await;
         if !supported {
             self.add_to_referrers_tag(repo, subject_digest, &digest, bytes.len(), artifact_type)
                 .await;
