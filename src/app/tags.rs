@@ -78,11 +78,14 @@ pub async fn list(repo: Arc<dyn Repository>, concurrency: usize) -> Result<TagLi
     })
 }
 
+/// One lookup per digest: the first caller fetches, the others wait for its result.
+type Once<T> = Mutex<HashMap<Digest, Arc<OnceCell<Result<T, String>>>>>;
+
 /// Results per digest, shared by all tags (several tags often share one image).
 #[derive(Default)]
 struct Cache {
-    configs: Mutex<HashMap<Digest, Arc<OnceCell<Result<ImageConfig, String>>>>>,
-    manifests: Mutex<HashMap<Digest, Arc<OnceCell<Result<Manifest, String>>>>>,
+    configs: Once<ImageConfig>,
+    manifests: Once<Manifest>,
 }
 
 impl Cache {
