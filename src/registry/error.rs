@@ -9,4 +9,7 @@ pub enum Error {
     /// A manifest body that is not a manifest.
     #[error("invalid manifest: {why}")]
     InvalidManifest { why: String },
+    /// An OCI image layout directory (`oci:PATH`) that could not be read or changed.
+    #[error("OCI layout `{path}`: {why}")]
+    Layout { path: String, why: String },
 }
