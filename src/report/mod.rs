@@ -37,3 +37,5 @@ pub fn stdout(text: &str) -> std::io::Result<()> {
         other => other,
     }
 }
+
+pub mod progress;
