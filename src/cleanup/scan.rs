@@ -438,7 +438,7 @@ mod tests {
             s.manifests[&multi].children,
             [amd_d.clone(), inner_d.clone()]
         );
-        assert_eq!(s.manifests[&inner_d].children, [arm_d.clone()]);
+        assert_eq!(s.manifests[&inner_d].children, std::slice::from_ref(&arm_d));
         assert!(s.manifests.contains_key(&arm_d));
         let mut refs = s.manifests[&single].referrers.clone();
         refs.sort();
