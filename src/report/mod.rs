@@ -1,6 +1,9 @@
 //! Everything berth prints: logs (tracing, stderr), reports (stdout), fatal errors, progress.
 //! The only module that writes to stdout or stderr.
 
+pub mod cleanup;
+pub mod progress;
+
 use std::io::Write;
 
 use tracing_subscriber::EnvFilter;
@@ -37,5 +40,3 @@ pub fn stdout(text: &str) -> std::io::Result<()> {
         other => other,
     }
 }
-
-pub mod progress;
