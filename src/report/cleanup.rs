@@ -18,6 +18,26 @@ use crate::registry::Digest;
 /// The JSON report's format version.
 pub const SCHEMA: u32 = 1;
 
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Summary lines, then decisions grouped by reason.
+    Text,
+    /// The stable JSON document (`"schema": 1`).
+    Json,
+    /// Markdown tables.
+    Markdown,
+}
+
+/// Renders `report` in `format`.
+pub fn render(report: &CleanupReport<'_>, format: Format) -> String {
+    match format {
+        Format::Text => text(report),
+        Format::Json => json(report),
+        Format::Markdown => markdown(report),
+    }
+}
+
 /// How the cleanup ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
