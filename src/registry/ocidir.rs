@@ -137,6 +137,14 @@ impl OciDir {
         }
     }
 
+    fn not_found(&self, what: String) -> Error {
+        Error::NotFound {
+            host: self.name.clone(),
+            what,
+            detail: String::new(),
+        }
+    }
+
     fn io_error(&self, what: &str, e: &std::io::Error) -> Error {
         self.error(format!(
             "could not {what}: {e}; check the path and its permissions"
@@ -153,7 +161,7 @@ impl OciDir {
     fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, Error> {
         std::fs::read(self.blob_path(digest)).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                self.error(format!("blob {digest} is not in the layout"))
+                self.not_found(format!("blob {digest}"))
             } else {
                 self.io_error(&format!("read blob {digest}"), &e)
             }
@@ -190,7 +198,7 @@ impl OciDir {
             .iter()
             .find(|d| ref_name(d) == Some(tag))
             .cloned()
-            .ok_or_else(|| self.error(format!("tag `{tag}` is not in `index.json`")))
+            .ok_or_else(|| self.not_found(format!("tag `{tag}`")))
     }
 
     /// Every manifest reachable from `index.json` (entries, then index children at any
@@ -346,9 +354,9 @@ impl super::Repository for OciDir {
         let before = index.manifests.len();
         index.manifests.retain(|d| d.digest != *digest);
         if index.manifests.len() == before {
-            return Err(self.error(format!(
-                "manifest {digest} has no `index.json` entry (it is gone, or only a child of \
-                 an index); list the tags again"
+            return Err(self.not_found(format!(
+                "manifest {digest} as an `index.json` entry (it is gone, or only a child of \
+                 an index)"
             )));
         }
         self.write_index(&index)?;
@@ -365,7 +373,7 @@ impl super::Repository for OciDir {
             .iter()
             .position(|d| ref_name(d) == Some(tag))
         else {
-            return Err(self.error(format!("tag `{tag}` is not in `index.json`")));
+            return Err(self.not_found(format!("tag `{tag}`")));
         };
         if index.manifests[pos].digest != current.digest {
             return Err(self.error(format!(
