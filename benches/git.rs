@@ -1,6 +1,8 @@
 //! Git benchmark (not a timed test): berth's git facts loading (`git::open` + `facts()`: the
-//! refs and ONE history walk) against `git rev-list --all --count` on the same generated
-//! repository, in the same run.
+//! refs and ONE history walk) and the keep-set computation (the planner on `--linked` tags,
+//! default 50,000, each naming a commit by a default template) against
+//! `git rev-list --all --count` on the same generated repository, in the same run; then the
+//! planner alone on `--planner-tags` tags (default 100,000).
 //!
 //! The repository is made with `git fast-import`: `--commits` commits (default 100,000) of
 //! which half are on `main`, `--branches` branches (default 1,000) forking off `main` with
@@ -17,7 +19,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth::git::{self, GitOptions};
+use std::collections::HashMap;
+
+use berth::cleanup::plan::{self, ManifestFacts, PlanInput, RepoScan, ScannedTag};
+use berth::git::{self, GitFacts, GitOptions};
+use berth::policy::CleanupConfig;
+use berth::registry::model::media_type;
+use berth::registry::{Digest, ImageConfig};
+use chrono::{DateTime, TimeZone, Utc};
 
 /// Unix seconds of the first generated commit.
 const T0: i64 = 1_600_000_000;
@@ -39,8 +48,10 @@ fn main() {
     let number =
         |name: &str, default: usize| value(name).map_or(default, |v| v.parse().expect("a number"));
     let runs = number("--runs", 5);
+    let linked = number("--linked", 50_000);
+    let planner_tags = number("--planner-tags", 100_000);
     if let Some(dir) = value("--measure") {
-        measure(Path::new(&dir), runs);
+        measure(Path::new(&dir), runs, linked, planner_tags);
         return;
     }
     let shape = Shape {
@@ -75,6 +86,10 @@ fn main() {
             &repo.display().to_string(),
             "--runs",
             &runs.to_string(),
+            "--linked",
+            &linked.to_string(),
+            "--planner-tags",
+            &planner_tags.to_string(),
         ])
         .status()
         .expect("run the measuring child");
@@ -194,7 +209,7 @@ fn generate(repo: &Path, shape: &Shape) {
 }
 
 /// Times both sides and prints the figures.
-fn measure(repo: &Path, runs: usize) {
+fn measure(repo: &Path, runs: usize, linked: usize, planner_tags: usize) {
     let options = GitOptions {
         git_dir: Some(repo.to_path_buf()),
         remote: "origin".into(),
@@ -208,7 +223,7 @@ fn measure(repo: &Path, runs: usize) {
     let rev_list = median(runs, || {
         git(Some(repo), &["rev-list", "--all", "--count"]);
     });
-    let berth = median(runs, || {
+    let load = median(runs, || {
         let facts = git::open(&options).unwrap().facts().unwrap();
         std::hint::black_box(facts);
     });
@@ -228,21 +243,123 @@ fn measure(repo: &Path, runs: usize) {
         "berth and git disagree on the commit count"
     );
     println!(
-        "git rev-list --all --count   median of {runs}: {:>8.1} ms",
+        "git rev-list --all --count        median of {runs}: {:>8.1} ms",
         ms(rev_list)
     );
     println!(
-        "berth open + facts()          median of {runs}: {:>8.1} ms",
-        ms(berth)
+        "berth open + facts()               median of {runs}: {:>8.1} ms",
+        ms(load)
     );
     println!(
-        "ratio berth / git rev-list: {:.2}  (target <= 2.00)",
-        berth.as_secs_f64() / rev_list.as_secs_f64()
+        "ratio facts loading / git rev-list: {:.2}",
+        load.as_secs_f64() / rev_list.as_secs_f64()
+    );
+
+    let config = CleanupConfig::default();
+    let now = newest(&facts) + chrono::Duration::days(1);
+    let scan = linked_scan(&facts, linked);
+    let keep_set = median(runs, || {
+        let facts = git::open(&options).unwrap().facts().unwrap();
+        let plan = plan::plan(&PlanInput {
+            scans: std::slice::from_ref(&scan),
+            git: &facts,
+            config: &config,
+            now,
+        });
+        std::hint::black_box(plan);
+    });
+    let sample = plan::plan(&PlanInput {
+        scans: std::slice::from_ref(&scan),
+        git: &facts,
+        config: &config,
+        now,
+    });
+    let totals = sample.repos[0].totals;
+    println!(
+        "keep set: open + facts() + plan of {} linked tags median of {runs}: {:>8.1} ms ({} kept, {} deleted)",
+        totals.tags,
+        ms(keep_set),
+        totals.keep,
+        totals.delete
     );
     println!(
-        "peak memory (VmHWM) of the measuring process: {} MB",
+        "ratio keep set / git rev-list: {:.2}  (target <= 2.00)",
+        keep_set.as_secs_f64() / rev_list.as_secs_f64()
+    );
+    println!("peak memory (VmHWM) so far: {} MB", vm_hwm_kb() / 1024);
+    drop(sample);
+    drop(scan);
+
+    let big = linked_scan(&facts, planner_tags);
+    let planner = median(runs, || {
+        let plan = plan::plan(&PlanInput {
+            scans: std::slice::from_ref(&big),
+            git: &facts,
+            config: &config,
+            now,
+        });
+        std::hint::black_box(plan);
+    });
+    println!(
+        "planner alone on {} tags       median of {runs}: {:>8.1} ms  (target < 1000 ms)",
+        big.tags.len(),
+        ms(planner)
+    );
+    println!(
+        "peak memory (VmHWM) of the measuring process: {} MB  (target < 300 MB)",
         vm_hwm_kb() / 1024
     );
+}
+
+/// The committer date of the newest commit.
+fn newest(facts: &GitFacts) -> DateTime<Utc> {
+    let secs = (0..facts.commits.len() as u32)
+        .map(|i| facts.commits.time(i))
+        .max()
+        .unwrap_or(0);
+    Utc.timestamp_opt(secs, 0).single().expect("a valid time")
+}
+
+/// `count` tags spread evenly over the commits, alternating the default templates
+/// `sha-{sha7}` and `{sha}`, each on its own image built five minutes after its commit.
+fn linked_scan(facts: &GitFacts, count: usize) -> RepoScan {
+    let n = facts.commits.len();
+    let mut scan = RepoScan {
+        repo: "registry.example/bench".into(),
+        tags: Vec::with_capacity(count),
+        manifests: HashMap::with_capacity(count),
+    };
+    for k in 0..count {
+        // Spread over all commits; past one tag per commit, the extra tags share commits.
+        let i = ((k as u64 * n as u64) / count.max(1) as u64) as u32 % n.max(1) as u32;
+        let hex = facts.commits.id(i).to_hex();
+        let name = if k % 2 == 0 {
+            format!("sha-{}", &hex[..7])
+        } else {
+            hex.clone()
+        };
+        let digest = Digest::of_bytes(format!("image {k}").as_bytes());
+        let created = Utc
+            .timestamp_opt(facts.commits.time(i) + 300, 0)
+            .single()
+            .expect("a valid time");
+        scan.manifests.insert(
+            digest.clone(),
+            ManifestFacts {
+                media_type: media_type::OCI_MANIFEST.into(),
+                config: Some(ImageConfig {
+                    created: Some(created),
+                    labels: Default::default(),
+                }),
+                ..ManifestFacts::default()
+            },
+        );
+        scan.tags.push(ScannedTag {
+            name,
+            digest: Ok(digest),
+        });
+    }
+    scan
 }
 
 fn median(runs: usize, mut f: impl FnMut()) -> Duration {
