@@ -255,6 +255,8 @@ fn measure(repo: &Path, runs: usize, linked: usize, planner_tags: usize) {
         load.as_secs_f64() / rev_list.as_secs_f64()
     );
 
+    without_commit_graph(repo, &options, runs.min(3));
+
     let config = CleanupConfig::default();
     let now = newest(&facts) + chrono::Duration::days(1);
     let scan = linked_scan(&facts, linked);
@@ -308,6 +310,35 @@ fn measure(repo: &Path, runs: usize, linked: usize, planner_tags: usize) {
     println!(
         "peak memory (VmHWM) of the measuring process: {} MB  (target < 300 MB)",
         vm_hwm_kb() / 1024
+    );
+}
+
+/// Both sides again with the commit-graph file moved away (restored afterwards): every
+/// commit is then decoded from the packs.
+fn without_commit_graph(repo: &Path, options: &GitOptions, runs: usize) {
+    let file = repo.join("objects/info/commit-graph");
+    let aside = repo.join("objects/info/commit-graph.bench-off");
+    std::fs::rename(&file, &aside).expect("move the commit-graph file aside");
+    let rev_list = median(runs, || {
+        git(Some(repo), &["rev-list", "--all", "--count"]);
+    });
+    let load = median(runs, || {
+        let facts = git::open(options).unwrap().facts().unwrap();
+        std::hint::black_box(facts);
+    });
+    std::fs::rename(&aside, &file).expect("restore the commit-graph file");
+    println!("without the commit-graph file:");
+    println!(
+        "  git rev-list --all --count      median of {runs}: {:>8.1} ms",
+        ms(rev_list)
+    );
+    println!(
+        "  berth open + facts()             median of {runs}: {:>8.1} ms",
+        ms(load)
+    );
+    println!(
+        "  ratio facts loading / git rev-list: {:.2}",
+        load.as_secs_f64() / rev_list.as_secs_f64()
     );
 }
 
