@@ -323,8 +323,14 @@ impl<'a> Context<'a> {
         let input = self.input;
         let config = input.config;
         let mut graph = Graph::new(&scan.manifests);
-        let mut order: Vec<usize> = (0..scan.tags.len()).collect();
-        order.sort_by(|&a, &b| scan.tags[a].name.cmp(&scan.tags[b].name));
+        let mut by_name: Vec<(&str, usize)> = scan
+            .tags
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.as_str(), i))
+            .collect();
+        by_name.sort_unstable();
+        let order: Vec<usize> = by_name.into_iter().map(|(_, i)| i).collect();
 
         if input.git.shallow {
             let tags = order
@@ -401,7 +407,8 @@ impl<'a> Context<'a> {
         // digest joins the kept set), which can save a subject; repeat until nothing moves.
         // The kept set only grows, so this ends.
         let mut followed: Vec<Option<(bool, Reason)>> = vec![None; pending.len()];
-        loop {
+        let has_followers = pending.iter().any(|p| matches!(p, Pending::Follow(_)));
+        while has_followers {
             let going: HashSet<&Digest> = pending
                 .iter()
                 .enumerate()
@@ -456,21 +463,24 @@ impl<'a> Context<'a> {
         }
 
         let mut tags = Vec::with_capacity(order.len());
-        let mut manifest_gone: BTreeSet<Digest> = BTreeSet::new();
+        // Deleted manifests that have referrers (or children, with `untagged: delete`).
+        let with_children = config.untagged == Untagged::Delete;
+        let mut manifest_gone: BTreeSet<&Digest> = BTreeSet::new();
         for (k, p) in pending.into_iter().enumerate() {
             let t = &scan.tags[order[k]];
-            let digest = digests[k].cloned();
             let (keep, reason) = match p {
                 Pending::Keep(r) => (true, r),
                 Pending::Delete(r) => (false, r),
                 Pending::Follow(_) => followed[k].take().expect("every follower was decided"),
             };
-            let decision = match (keep, &digest) {
+            let decision = match (keep, digests[k]) {
                 (false, Some(d)) => {
                     let how = if closure.contains(d) {
                         How::UntagOnly
                     } else {
-                        manifest_gone.insert(d.clone());
+                        if graph.has_dependents(d, with_children) {
+                            manifest_gone.insert(d);
+                        }
                         How::DeleteManifest
                     };
                     Decision::Delete { reason, how }
@@ -479,17 +489,20 @@ impl<'a> Context<'a> {
             };
             tags.push(TagDecision {
                 tag: t.name.clone(),
-                digest,
+                digest: digests[k].cloned(),
                 decision,
             });
         }
 
-        let tagged: HashSet<&Digest> = digests.iter().flatten().copied().collect();
+        let tagged: HashSet<&Digest> = if manifest_gone.is_empty() {
+            HashSet::new()
+        } else {
+            digests.iter().flatten().copied().collect()
+        };
         let mut manifest_deletions = Vec::new();
         let mut listed: HashSet<Digest> = HashSet::new();
-        for d in &manifest_gone {
-            for (m, parent, is_referrer) in graph.dependents(d, config.untagged == Untagged::Delete)
-            {
+        for d in manifest_gone {
+            for (m, parent, is_referrer) in graph.dependents(d, with_children) {
                 if closure.contains(&m) || tagged.contains(&m) || !listed.insert(m.clone()) {
                     continue;
                 }
