@@ -408,7 +408,8 @@ impl<'a> Context<'a> {
         // The kept set only grows, so this ends.
         let mut followed: Vec<Option<(bool, Reason)>> = vec![None; pending.len()];
         let has_followers = pending.iter().any(|p| matches!(p, Pending::Follow(_)));
-        while has_followers {
+        let mut settled = !has_followers;
+        while !settled {
             let going: HashSet<&Digest> = pending
                 .iter()
                 .enumerate()
@@ -454,9 +455,7 @@ impl<'a> Context<'a> {
                 }
                 followed[k] = Some((keep, reason));
             }
-            if kept_signatures.is_empty() {
-                break;
-            }
+            settled = kept_signatures.is_empty();
             for d in &kept_signatures {
                 graph.close_over(d, &mut closure);
             }
