@@ -311,7 +311,7 @@ impl<'a> Context<'a> {
         match r.kind {
             RefKind::Branch => format!("branch {}", r.name),
             RefKind::Tag => format!("git tag {}", r.name),
-            RefKind::PullRequest(n) => format!("open pull request #{n}"),
+            RefKind::PullRequest(n) => format!("pull request #{n}"),
         }
     }
 
@@ -547,8 +547,14 @@ impl<'a> Context<'a> {
             ),
             Link::Signature(subject) => Pending::Follow(subject),
             Link::LiveRef(r) => Pending::Keep(
-                Reason::kept("live_ref", format!("tag of live {}", self.describe_ref(r)))
-                    .with("ref", self.input.git.refs[r as usize].name.clone()),
+                Reason::kept(
+                    "live_ref",
+                    match self.input.git.refs[r as usize].kind {
+                        RefKind::PullRequest(_) => format!("tag of open {}", self.describe_ref(r)),
+                        _ => format!("tag of live {}", self.describe_ref(r)),
+                    },
+                )
+                .with("ref", self.input.git.refs[r as usize].name.clone()),
             ),
             Link::AmbiguousRef(refs) => {
                 let names: Vec<String> = refs.iter().map(|&r| self.describe_ref(r)).collect();

@@ -174,7 +174,7 @@ fn every_link_kind_has_its_reason() {
     assert_eq!(reason(&d, "latest"), "kept: matches keep.tags `latest`");
     assert_eq!(reason(&d, "main"), "kept: tag of live branch main");
     assert_eq!(reason(&d, "v2.0.0"), "kept: tag of live git tag v2.0.0");
-    assert_eq!(reason(&d, "pr-7"), "kept: tag of live open pull request #7");
+    assert_eq!(reason(&d, "pr-7"), "kept: tag of open pull request #7");
     assert_eq!(
         reason(&d, "custom-build"),
         format!(
