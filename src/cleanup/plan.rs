@@ -724,7 +724,7 @@ fn policy_phrase(short: &str, rank: usize, limit: &Limit, git_ref: &str) -> Stri
         ),
         _ => match limit.within {
             Some(w) => format!(
-                "commit {short} is image {rank} of {git_ref}, built from a commit within {}",
+                "commit {short} is image {rank} of {git_ref}, committed within the last {}",
                 format_duration(w)
             ),
             None => format!("commit {short} is image {rank} of {git_ref}, which keeps all images"),
