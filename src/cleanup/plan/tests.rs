@@ -690,7 +690,7 @@ fn or_keeps_the_last_images_and_everything_recent() {
         .collect();
     assert_eq!(kept, vec![false, false, false, true, true, true]);
     assert!(
-        reason(&d, &sha7("d5")).contains("within 3h"),
+        reason(&d, &sha7("d5")).contains("committed within the last 3h"),
         "{}",
         reason(&d, &sha7("d5"))
     );
