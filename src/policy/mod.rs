@@ -1,27 +1,43 @@
 //! Keep policies (`berth.yaml`), tag templates and slug rules. Pure: no I/O, no clock.
+//!
+//! [`CleanupConfig::parse`] reads the `keep:` and `tags:` sections of DESIGN §3 (werf's
+//! `keepPolicies`, same meaning), [`templates`] renders and matches tag templates, [`slug`]
+//! holds the tag-form rules of docker/metadata-action and GitLab.
 
-use std::time::Duration;
+pub mod config;
+pub mod duration;
+pub mod slug;
+pub mod templates;
 
-/// A `berth.yaml` (or `.berth.yaml`) that could not be used.
+pub use config::{
+    CleanupConfig, Limit, NamePattern, Operator, Policy, RefSelectorKind, Unlinked, Untagged,
+    default_policies,
+};
+pub use duration::{format_duration, parse_duration};
+
+/// A `berth.yaml` (or a duration) that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Placeholder until the policy helper lands.
-    #[error("{0}")]
-    Invalid(String),
-}
-
-/// The cleanup configuration: keep policies, protected tags, tag templates.
-#[derive(Debug, Clone, Default)]
-pub struct CleanupConfig {}
-
-impl CleanupConfig {
-    /// Parses `berth.yaml` text; `source` names the file in errors.
-    pub fn parse(_text: &str, _source: &str) -> Result<CleanupConfig, Error> {
-        todo!("policy helper")
-    }
-}
-
-/// Parses durations like `168h`, `7d`, `2h30m`, `90s`.
-pub fn parse_duration(_text: &str) -> Result<Duration, Error> {
-    todo!("policy helper")
+    /// The file does not parse or holds a bad value.
+    #[error(
+        "{source_name}:{line}:{column}: {message}; fix the file (schema: DESIGN §3, `keep:` and `tags:`)"
+    )]
+    Config {
+        /// The file, as the caller named it.
+        source_name: String,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// 1-based column (0 when unknown).
+        column: usize,
+        /// What is wrong, with the allowed values.
+        message: String,
+    },
+    /// A duration that does not parse.
+    #[error("invalid duration `{value}`: {why}; write it like 168h, 7d, 2h30m or 90s")]
+    Duration {
+        /// The text given.
+        value: String,
+        /// What is wrong.
+        why: String,
+    },
 }

@@ -1,0 +1,556 @@
+//! The `berth.yaml` schema (DESIGN §3): `keep:` (built_within, protected tags, unlinked,
+//! untagged, werf-compatible keep policies) and `tags:` (templates). Values are checked while
+//! deserialising, so every error carries the file, line and column of the bad value.
+
+use std::time::Duration;
+
+use regex::Regex;
+use serde::Deserialize;
+
+use super::Error;
+use super::duration::{format_duration, parse_duration};
+use super::templates::{self, Template};
+
+/// werf's `keepImagesBuiltWithinLastNHours` default.
+const DEFAULT_BUILT_WITHIN: Duration = Duration::from_secs(2 * 3600);
+
+/// The cleanup configuration: keep policies, protected tags, tag templates.
+#[derive(Debug, Clone)]
+pub struct CleanupConfig {
+    /// Never delete an image younger than this; zero turns the guard off.
+    pub built_within: Duration,
+    /// Tags never deleted (`keep.tags`).
+    pub protected: Vec<NamePattern>,
+    /// What happens to tags nothing links to git.
+    pub unlinked: Unlinked,
+    /// What happens to untagged manifests the plan reaches.
+    pub untagged: Untagged,
+    /// Keep policies, in file order (later ones win for the same ref).
+    pub policies: Vec<Policy>,
+    /// Tag templates (`tags:`).
+    pub templates: Vec<Template>,
+}
+
+impl Default for CleanupConfig {
+    /// werf's three default policies, `built_within: 2h`, berth's default templates.
+    fn default() -> Self {
+        CleanupConfig {
+            built_within: DEFAULT_BUILT_WITHIN,
+            protected: Vec::new(),
+            unlinked: Unlinked::Keep,
+            untagged: Untagged::Keep,
+            policies: default_policies(),
+            templates: templates::defaults(),
+        }
+    }
+}
+
+impl CleanupConfig {
+    /// Parses `berth.yaml` text; `source` names the file in errors. Missing keys take the
+    /// defaults of [`CleanupConfig::default`].
+    pub fn parse(text: &str, source: &str) -> Result<CleanupConfig, Error> {
+        let raw: Option<RawFile> = serde_yaml_ng::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
+            Error::Config {
+                source_name: source.to_string(),
+                line,
+                column,
+                message: e.to_string(),
+            }
+        })?;
+        let raw = raw.unwrap_or_default();
+        let keep = raw.keep.unwrap_or_default();
+        let defaults = CleanupConfig::default();
+        Ok(CleanupConfig {
+            built_within: keep.built_within.map_or(defaults.built_within, |d| d.0),
+            protected: keep.tags.unwrap_or_default(),
+            unlinked: keep.unlinked.unwrap_or(defaults.unlinked),
+            untagged: keep.untagged.unwrap_or(defaults.untagged),
+            policies: match keep.policies {
+                Some(p) if !p.is_empty() => p,
+                _ => defaults.policies,
+            },
+            templates: match raw.tags {
+                Some(t) => t.into_iter().map(|t| t.0).collect(),
+                None => defaults.templates,
+            },
+        })
+    }
+
+    /// The same configuration with `built_within` replaced (`--keep-built-within`).
+    pub fn with_built_within(mut self, built_within: Duration) -> Self {
+        self.built_within = built_within;
+        self
+    }
+
+    /// The first `keep.tags` pattern that matches `tag`.
+    pub fn protection(&self, tag: &str) -> Option<&NamePattern> {
+        self.protected.iter().find(|p| p.matches(tag))
+    }
+}
+
+/// werf's defaults (docs/werf-behaviour.md §4.1), with the code's `last: 10` for the main
+/// branches.
+pub fn default_policies() -> Vec<Policy> {
+    let week = Some(Duration::from_secs(168 * 3600));
+    vec![
+        Policy {
+            kind: RefSelectorKind::Tag,
+            pattern: NamePattern::parse("/.*/").expect("valid"),
+            limit: Limit {
+                last: Some(10),
+                within: None,
+                operator: Operator::And,
+            },
+            images_per_reference: Limit::one(),
+        },
+        Policy {
+            kind: RefSelectorKind::Branch,
+            pattern: NamePattern::parse("/.*/").expect("valid"),
+            limit: Limit {
+                last: Some(10),
+                within: week,
+                operator: Operator::And,
+            },
+            images_per_reference: Limit {
+                last: Some(2),
+                within: week,
+                operator: Operator::And,
+            },
+        },
+        Policy {
+            kind: RefSelectorKind::Branch,
+            pattern: NamePattern::parse("/^(main|master|staging|production)$/").expect("valid"),
+            limit: Limit::unlimited(),
+            images_per_reference: Limit {
+                last: Some(10),
+                within: None,
+                operator: Operator::And,
+            },
+        },
+    ]
+}
+
+/// A name matcher: a literal (exact match) or `/regex/` (anchored at both ends).
+#[derive(Debug, Clone)]
+pub struct NamePattern {
+    text: String,
+    regex: Regex,
+}
+
+impl NamePattern {
+    /// Parses `literal` or `/regex/`.
+    pub fn parse(text: &str) -> Result<NamePattern, String> {
+        let source = match text.strip_prefix('/').and_then(|t| t.strip_suffix('/')) {
+            Some(re) if text.len() >= 2 => format!("^(?:{re})$"),
+            _ => format!("^{}$", regex::escape(text)),
+        };
+        let regex = Regex::new(&source).map_err(|e| {
+            format!(
+                "`{text}` is not a valid regular expression: {e}; write a literal name or /regex/"
+            )
+        })?;
+        Ok(NamePattern {
+            text: text.to_string(),
+            regex,
+        })
+    }
+
+    /// True when the whole name matches.
+    pub fn matches(&self, name: &str) -> bool {
+        self.regex.is_match(name)
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl TryFrom<String> for NamePattern {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        NamePattern::parse(&value)
+    }
+}
+
+impl<'de> Deserialize<'de> for NamePattern {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        NamePattern::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Which kind of ref a policy selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefSelectorKind {
+    /// `references.branch` (also selects open pull requests, by number).
+    Branch,
+    /// `references.tag`.
+    Tag,
+}
+
+/// How `last` and `in` combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Operator {
+    /// Both must hold (werf's default).
+    #[serde(alias = "and")]
+    And,
+    /// Either suffices.
+    #[serde(alias = "or")]
+    Or,
+}
+
+/// `{last, in, operator}`: the newest `last` items and/or the items newer than `in`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// At most this many (None: no count limit).
+    pub last: Option<usize>,
+    /// Only items newer than now minus this (None: no age limit).
+    pub within: Option<Duration>,
+    /// How the two combine when both are set.
+    pub operator: Operator,
+}
+
+impl Limit {
+    /// No limit at all.
+    pub fn unlimited() -> Limit {
+        Limit {
+            last: None,
+            within: None,
+            operator: Operator::And,
+        }
+    }
+
+    /// The newest one (werf's default `imagesPerReference`).
+    pub fn one() -> Limit {
+        Limit {
+            last: Some(1),
+            within: None,
+            operator: Operator::And,
+        }
+    }
+
+    /// True when the item at 1-based `rank`, `age_secs` old, is inside the limit. Both
+    /// conditions only get harder as rank and age grow, so along a newest-first walk the first
+    /// item refused means every later one is refused too.
+    pub fn admits(&self, rank: usize, age_secs: i64) -> bool {
+        let by_count = self.last.map(|n| rank <= n);
+        let by_age = self
+            .within
+            .map(|d| age_secs <= i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        match (by_count, by_age) {
+            (None, None) => true,
+            (Some(c), None) => c,
+            (None, Some(a)) => a,
+            (Some(c), Some(a)) => match self.operator {
+                Operator::And => c && a,
+                Operator::Or => c || a,
+            },
+        }
+    }
+
+    /// Plain English, e.g. `the last 2 images within 7d`.
+    pub fn describe(&self, noun: &str) -> String {
+        let within = self.within.map(format_duration);
+        match (self.last, within) {
+            (None, None) => format!("all {noun}s"),
+            (Some(n), None) => format!("the last {n} {noun}{}", plural(n)),
+            (None, Some(w)) => format!("the {noun}s of the last {w}"),
+            (Some(n), Some(w)) => match self.operator {
+                Operator::And => format!("the last {n} {noun}{} within {w}", plural(n)),
+                Operator::Or => format!("the last {n} {noun}{} or any within {w}", plural(n)),
+            },
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// One keep policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Branches or tags.
+    pub kind: RefSelectorKind,
+    /// Which names (anchored).
+    pub pattern: NamePattern,
+    /// Which of the matching refs, by ref date.
+    pub limit: Limit,
+    /// How many images of each selected ref, walking its history newest first.
+    pub images_per_reference: Limit,
+}
+
+/// Tags that no template, label or ref links to git.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlinked {
+    /// Keep them (default).
+    Keep,
+    /// Delete them once their image is older than this.
+    DeleteOlderThan(Duration),
+}
+
+/// Untagged manifests (children of deleted indexes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Untagged {
+    /// Leave them (default).
+    Keep,
+    /// Delete them with the index that held them.
+    Delete,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    keep: Option<RawKeep>,
+    tags: Option<Vec<TemplateValue>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeep {
+    built_within: Option<DurationValue>,
+    tags: Option<Vec<NamePattern>>,
+    unlinked: Option<Unlinked>,
+    untagged: Option<Untagged>,
+    policies: Option<Vec<Policy>>,
+}
+
+struct DurationValue(Duration);
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_duration(&text)
+            .map(DurationValue)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::fmt::Debug for DurationValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format_duration(self.0))
+    }
+}
+
+#[derive(Debug)]
+struct TemplateValue(Template);
+
+impl<'de> Deserialize<'de> for TemplateValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Template::parse(&String::deserialize(d)?)
+            .map(TemplateValue)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Unlinked {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Older {
+            delete_older_than: DurationValue,
+        }
+        let value = serde_yaml_ng::Value::deserialize(d)?;
+        let wrong = || {
+            serde::de::Error::custom(
+                "`unlinked` must be `keep` or `{ delete_older_than: DURATION }` (e.g. 30d)",
+            )
+        };
+        match &value {
+            serde_yaml_ng::Value::String(s) if s == "keep" => Ok(Unlinked::Keep),
+            serde_yaml_ng::Value::Mapping(_) => {
+                let older: Older = serde_yaml_ng::from_value(value)
+                    .map_err(|e| serde::de::Error::custom(format!("`unlinked`: {e}")))?;
+                Ok(Unlinked::DeleteOlderThan(older.delete_older_than.0))
+            }
+            _ => Err(wrong()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimit {
+    last: Option<i64>,
+    #[serde(rename = "in")]
+    within: Option<DurationValue>,
+    operator: Option<Operator>,
+}
+
+impl RawLimit {
+    /// `last` < 0 is werf's spelling of "no count limit".
+    fn into_limit<E: serde::de::Error>(self, default_last: Option<usize>) -> Result<Limit, E> {
+        let last = match self.last {
+            Some(n) if n < 0 => None,
+            Some(n) => Some(usize::try_from(n).map_err(E::custom)?),
+            // `in` alone means every image within `in`; nothing at all means the default.
+            None if self.within.is_some() => None,
+            None => default_last,
+        };
+        Ok(Limit {
+            last,
+            within: self.within.map(|d| d.0),
+            operator: self.operator.unwrap_or(Operator::And),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReferences {
+    branch: Option<NamePattern>,
+    tag: Option<NamePattern>,
+    limit: Option<RawLimit>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    references: RawReferences,
+    #[serde(alias = "imagesPerReference")]
+    images_per_reference: Option<RawLimit>,
+}
+
+impl<'de> Deserialize<'de> for Policy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let raw = RawPolicy::deserialize(d)?;
+        let (kind, pattern) = match (raw.references.branch, raw.references.tag) {
+            (Some(b), None) => (RefSelectorKind::Branch, b),
+            (None, Some(t)) => (RefSelectorKind::Tag, t),
+            _ => {
+                return Err(D::Error::custom(
+                    "`references` needs exactly one of `branch` or `tag` (a name or /regex/)",
+                ));
+            }
+        };
+        Ok(Policy {
+            kind,
+            pattern,
+            limit: match raw.references.limit {
+                Some(l) => l.into_limit(None)?,
+                None => Limit::unlimited(),
+            },
+            images_per_reference: match raw.images_per_reference {
+                Some(l) => l.into_limit(Some(1))?,
+                None => Limit::one(),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        for text in ["", "keep: {}", "keep:\n  policies: []\n"] {
+            let c = CleanupConfig::parse(text, "berth.yaml").unwrap();
+            assert_eq!(c.policies.len(), 3);
+            assert_eq!(c.built_within, Duration::from_secs(7200));
+            assert_eq!(c.templates.len(), templates::DEFAULT.len());
+            assert_eq!(c.unlinked, Unlinked::Keep);
+        }
+        let d = default_policies();
+        assert_eq!(d[1].images_per_reference.last, Some(2));
+        assert_eq!(d[2].images_per_reference.last, Some(10));
+        assert!(d[2].pattern.matches("main") && !d[2].pattern.matches("mainline"));
+    }
+
+    #[test]
+    fn parses_the_design_example() {
+        let text = r#"
+keep:
+  built_within: 2h30m
+  tags: ["latest", "/^v\\d+\\.\\d+\\.\\d+$/"]
+  unlinked: { delete_older_than: 30d }
+  untagged: delete
+  policies:
+    - references: { tag: "/.*/", limit: { last: 10 } }
+    - references: { branch: "/.*/", limit: { last: 10, in: 168h, operator: And } }
+      images_per_reference: { last: 2, in: 168h, operator: Or }
+    - references: { branch: "main" }
+      imagesPerReference: { last: -1 }
+tags: ["{sha}", "build-{sha8}"]
+"#;
+        let c = CleanupConfig::parse(text, "berth.yaml").unwrap();
+        assert_eq!(c.built_within, Duration::from_secs(9000));
+        assert!(c.protection("latest").is_some());
+        assert!(c.protection("v1.2.3").is_some());
+        assert!(c.protection("v1.2.3-rc1").is_none());
+        assert!(c.protection("latest2").is_none());
+        assert_eq!(
+            c.unlinked,
+            Unlinked::DeleteOlderThan(Duration::from_secs(30 * 86400))
+        );
+        assert_eq!(c.untagged, Untagged::Delete);
+        assert_eq!(c.policies[1].images_per_reference.operator, Operator::Or);
+        assert_eq!(c.policies[2].images_per_reference.last, None);
+        assert!(c.policies[2].pattern.matches("main"));
+        assert!(!c.policies[2].pattern.matches("main2"));
+        assert_eq!(c.policies[0].images_per_reference, Limit::one());
+        assert_eq!(c.templates[1].commit_len(), Some(8));
+    }
+
+    fn err(text: &str) -> String {
+        CleanupConfig::parse(text, "ci/berth.yaml")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn errors_name_file_line_column_and_allowed_values() {
+        let e = err(
+            "keep:\n  policies:\n    - references: { branch: main, limit: { operator: Xor } }\n",
+        );
+        assert!(e.starts_with("ci/berth.yaml:3:"), "{e}");
+        assert!(e.contains("And") && e.contains("Or"), "{e}");
+
+        let e = err("keep:\n  built_within: 2 hours\n");
+        assert!(e.starts_with("ci/berth.yaml:2:"), "{e}");
+        assert!(e.contains("168h"), "{e}");
+
+        let e = err("keep:\n  unlinked: forever\n");
+        assert!(e.contains("delete_older_than"), "{e}");
+        assert!(e.starts_with("ci/berth.yaml:2:"), "{e}");
+
+        let e = err("keep:\n  policies:\n    - references: { branch: a, tag: b }\n");
+        assert!(e.contains("exactly one of `branch` or `tag`"), "{e}");
+
+        let e = err("kep: {}\n");
+        assert!(e.contains("expected `keep` or `tags`"), "{e}");
+
+        let e = err("tags: [\"{commit}\"]\n");
+        assert!(e.contains("{sha7} … {sha12}"), "{e}");
+
+        let e = err("keep:\n  tags: [\"/(/\"]\n");
+        assert!(e.contains("regular expression"), "{e}");
+
+        let e = err("keep:\n  untagged: sometimes\n");
+        assert!(e.contains("keep") && e.contains("delete"), "{e}");
+    }
+
+    #[test]
+    fn limits_admit_by_count_and_age() {
+        let and = Limit {
+            last: Some(2),
+            within: Some(Duration::from_secs(100)),
+            operator: Operator::And,
+        };
+        assert!(and.admits(2, 100));
+        assert!(!and.admits(3, 10));
+        assert!(!and.admits(1, 101));
+        let or = Limit {
+            operator: Operator::Or,
+            ..and
+        };
+        assert!(or.admits(3, 10));
+        assert!(or.admits(1, 1000));
+        assert!(!or.admits(3, 101));
+        assert!(Limit::unlimited().admits(1_000_000, i64::MAX));
+        assert_eq!(and.describe("image"), "the last 2 images within 1m40s");
+    }
+}
