@@ -163,13 +163,24 @@ impl CommitGraph {
                 .and_then(|id| self.find(&id))
                 .map_or(PrefixMatch::None, PrefixMatch::One);
         }
+        // The ids starting with the prefix are exactly those between the prefix padded with
+        // 0 nibbles and the prefix padded with f nibbles: two byte comparisons per probe,
+        // no hex formatting.
+        let mut low = [0u8; 20];
+        let mut high = [0xffu8; 20];
+        for (k, digit) in prefix.bytes().enumerate() {
+            let nibble = (digit as char).to_digit(16).expect("checked hex above") as u8;
+            let shift = if k % 2 == 0 { 4 } else { 0 };
+            low[k / 2] = (low[k / 2] & !(0xf << shift)) | (nibble << shift);
+            high[k / 2] = (high[k / 2] & !(0xf << shift)) | (nibble << shift);
+        }
         let start = self
             .sorted
-            .partition_point(|&i| self.ids[i as usize].to_hex().as_str() < prefix.as_str());
+            .partition_point(|&i| self.ids[i as usize].0 < low);
         let matches = |k: usize| {
             self.sorted
                 .get(k)
-                .is_some_and(|&i| self.ids[i as usize].to_hex().starts_with(&prefix))
+                .is_some_and(|&i| self.ids[i as usize].0 <= high)
         };
         match (matches(start), matches(start + 1)) {
             (false, _) => PrefixMatch::None,
@@ -277,5 +288,46 @@ mod tests {
             g.find_prefix("ffff000"),
             PrefixMatch::One(g.find(&id("ffff")).unwrap())
         );
+        // Odd lengths compare the last half byte; neighbours on either side do not match.
+        assert_eq!(g.find_prefix("abcd3"), PrefixMatch::None);
+        assert_eq!(g.find_prefix("abcd0"), PrefixMatch::None);
+        assert_eq!(g.find_prefix("fffff"), PrefixMatch::None);
+        assert_eq!(g.find_prefix("abcd"), PrefixMatch::Ambiguous);
+    }
+
+    #[test]
+    fn prefix_lookup_agrees_with_string_prefixes() {
+        let mut b = CommitGraphBuilder::default();
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut ids = Vec::new();
+        for _ in 0..300 {
+            let mut bytes = [0u8; 20];
+            for byte in &mut bytes {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Few distinct high bytes, so prefixes are shared often.
+                *byte = (state % 7) as u8 * 0x11;
+            }
+            ids.push(CommitId(bytes));
+            b.push(CommitId(bytes), 0, vec![]);
+        }
+        let g = b.finish();
+        for probe in ids.iter().take(60) {
+            let hex = probe.to_hex();
+            for len in 4..=12 {
+                let prefix = &hex[..len];
+                let hits: std::collections::BTreeSet<_> = ids
+                    .iter()
+                    .filter(|i| i.to_hex().starts_with(prefix))
+                    .collect();
+                let expected = match hits.len() {
+                    0 => PrefixMatch::None,
+                    1 => PrefixMatch::One(g.find(hits.first().unwrap()).unwrap()),
+                    _ => PrefixMatch::Ambiguous,
+                };
+                assert_eq!(g.find_prefix(prefix), expected, "prefix {prefix}");
+            }
+        }
     }
 }

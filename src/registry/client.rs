@@ -1,20 +1,1091 @@
-//! The Distribution API client.
+//! The Distribution (OCI registry HTTP API v2) client: one [`Client`] per registry host, which
+//! hands out [`Repository`] handles sharing its transport (connection pool, concurrency limit,
+//! request counters) and its authentication state (learned challenge, tokens per repository).
+//!
+//! Authentication follows the registry: the first request goes out anonymously; a 401 teaches
+//! the client the scheme. Basic credentials are then sent with every request; for Bearer, a
+//! token is fetched per repository with the accumulated scope (`pull`, then `pull,delete` when
+//! a delete is asked for…) and reused until shortly before it expires. Token fetches are
+//! single-flight: concurrent requests wait for one fetch instead of each starting their own.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
-use super::{Error, RegistryOptions, Repository};
+use async_trait::async_trait;
+use base64::Engine;
+use reqwest::{Method, StatusCode};
+use tokio::sync::{Mutex, OnceCell};
+use url::Url;
+
+use super::auth::{self, Challenge, Scopes, Token};
+use super::credentials::{self, Credentials};
+use super::http::{Http, Reply, Request, RequestCounts, detail_of};
+use super::model::media_type;
+use super::reference;
+use super::{
+    Capabilities, Descriptor, Digest, Error, ImageConfig, Manifest, RegistryOptions, Repository,
+    UntagMethod,
+};
+use crate::secret::Secret;
+
+/// Page size asked for on tag and catalog lists (ECR rejects more than 1000).
+const PAGE_SIZE: usize = 1000;
 
 /// One registry host.
-pub struct Client;
+pub struct Client {
+    /// The registry as the user names it (`docker.io`, `localhost:5000`).
+    registry: String,
+    /// The host serving the API (`registry-1.docker.io` for Docker Hub).
+    api_host: String,
+    /// Plain HTTP may be used when https does not answer.
+    http_allowed: bool,
+    http: Http,
+    base: OnceCell<Url>,
+    docker_config: Option<std::path::PathBuf>,
+    credentials: OnceCell<Option<Credentials>>,
+    auth: Mutex<AuthState>,
+}
+
+#[derive(Default)]
+struct AuthState {
+    /// The challenge the registry answered with, once one was seen.
+    challenge: Option<Challenge>,
+    /// Scopes requested so far, per token key (the repository path; "" for registry-wide).
+    scopes: HashMap<String, Scopes>,
+    /// Tokens per token key.
+    tokens: HashMap<String, Token>,
+}
+
+/// The action a method needs in a token scope (distribution's mapping).
+fn action_of(method: &Method) -> &'static str {
+    match *method {
+        Method::GET | Method::HEAD => "pull",
+        Method::DELETE => "delete",
+        _ => "push",
+    }
+}
 
 impl Client {
-    /// A client for `host`.
-    pub fn new(_host: &str, _options: &RegistryOptions) -> Result<Client, Error> {
-        todo!("registry helper")
+    /// A client for `host` (`host[:port]` as in a reference; `docker.io` means Docker Hub).
+    /// Credentials come from the docker config in `options`, read when first needed.
+    pub fn new(host: &str, options: &RegistryOptions) -> Result<Client, Error> {
+        Client::build(host, options, None)
     }
 
-    /// A repository on this host.
-    pub fn repository(self: &Arc<Self>, _path: &str) -> Arc<dyn Repository> {
-        todo!("registry helper")
+    /// A client that uses `credentials` instead of the docker config (for `login`).
+    pub fn with_credentials(
+        host: &str,
+        options: &RegistryOptions,
+        credentials: Credentials,
+    ) -> Result<Client, Error> {
+        Client::build(host, options, Some(credentials))
+    }
+
+    fn build(
+        host: &str,
+        options: &RegistryOptions,
+        credentials: Option<Credentials>,
+    ) -> Result<Client, Error> {
+        let api_host = reference::api_host(host).to_string();
+        let http_allowed = is_loopback(&api_host)
+            || options
+                .insecure_hosts
+                .iter()
+                .any(|h| h == host || h == &api_host);
+        let http = Http::new(&api_host, options)?;
+        let preset = OnceCell::new();
+        if let Some(c) = credentials {
+            preset.set(Some(c)).expect("fresh cell");
+        }
+        Ok(Client {
+            registry: host.to_string(),
+            api_host,
+            http_allowed,
+            http,
+            base: OnceCell::new(),
+            docker_config: options.docker_config.clone(),
+            credentials: preset,
+            auth: Mutex::new(AuthState::default()),
+        })
+    }
+
+    /// A repository on this host (`library/nginx`, `team/app`).
+    pub fn repository(self: &Arc<Self>, path: &str) -> Arc<dyn Repository> {
+        Arc::new(DistributionRepository {
+            client: self.clone(),
+            name: format!("{}/{}", self.registry, path),
+            path: path.to_string(),
+        })
+    }
+
+    /// The registry as the user names it.
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// Requests this client has sent so far, per method.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.http.counts()
+    }
+
+    /// Logs the request counts at debug level.
+    pub fn log_request_counts(&self) {
+        let c = self.request_counts();
+        tracing::debug!(
+            registry = %self.registry,
+            total = c.total(),
+            get = c.get,
+            head = c.head,
+            put = c.put,
+            post = c.post,
+            delete = c.delete,
+            "HTTP requests sent"
+        );
+    }
+
+    /// `https://host/`, or `http://host/` for a loopback or `--insecure-registry` host that
+    /// does not speak TLS (decided once, by trying https first, as docker does).
+    async fn base(&self) -> Result<&Url, Error> {
+        self.base
+            .get_or_try_init(|| async {
+                let https = self.url_for("https")?;
+                if !self.http_allowed {
+                    return Ok(https);
+                }
+                let probe = Request::new(Method::GET, https.join("v2/").expect("valid path"));
+                match self.http.send(&probe).await {
+                    Ok(reply) => {
+                        self.learn_challenge(&reply).await;
+                        Ok(https)
+                    }
+                    Err(Error::Tls { .. } | Error::Unreachable { .. }) => {
+                        tracing::debug!(host = %self.api_host, "no TLS here; using plain HTTP");
+                        self.url_for("http")
+                    }
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+    }
+
+    fn url_for(&self, scheme: &str) -> Result<Url, Error> {
+        Url::parse(&format!("{scheme}://{}/", self.api_host)).map_err(|e| Error::ClientSetup {
+            host: self.registry.clone(),
+            why: format!("`{}` does not make a URL ({e})", self.api_host),
+        })
+    }
+
+    async fn url(&self, path: &str) -> Result<Url, Error> {
+        let base = self.base().await?;
+        base.join(path).map_err(|e| Error::ClientSetup {
+            host: self.registry.clone(),
+            why: format!("bad request path `{path}` ({e})"),
+        })
+    }
+
+    async fn learn_challenge(&self, reply: &Reply) {
+        if reply.status != StatusCode::UNAUTHORIZED {
+            return;
+        }
+        if let Some(c) = reply
+            .header("www-authenticate")
+            .map(auth::parse_challenges)
+            .and_then(|cs| auth::pick(&cs).cloned())
+        {
+            let mut state = self.auth.lock().await;
+            if state.challenge.is_none() {
+                state.challenge = Some(c);
+            }
+        }
+    }
+
+    async fn credentials(&self) -> Result<Option<&Credentials>, Error> {
+        let creds = self
+            .credentials
+            .get_or_try_init(|| async {
+                let dir = self.docker_config.clone();
+                let registry = self.registry.clone();
+                tokio::task::spawn_blocking(move || credentials::lookup(dir.as_deref(), &registry))
+                    .await
+                    .map_err(|e| Error::ClientSetup {
+                        host: self.registry.clone(),
+                        why: format!("credential lookup did not finish ({e})"),
+                    })?
+            })
+            .await?;
+        Ok(creds.as_ref())
+    }
+
+    /// Sends a request for `repository` ("" for registry-wide paths), authenticating as the
+    /// registry demands, and maps 401/403 to clear errors. Other statuses are the caller's.
+    async fn send(&self, repository: &str, request: Request) -> Result<Reply, Error> {
+        let action = action_of(&request.method);
+        let mut fetched_for_this_request = false;
+        loop {
+            let authorization = self.authorization(repository, action).await?;
+            let mut attempt = request.clone();
+            if let Some(value) = &authorization {
+                attempt = attempt.sensitive_header("authorization", value.expose());
+            }
+            let reply = self.http.send(&attempt).await?;
+            if reply.status == StatusCode::FORBIDDEN {
+                return Err(self.denied(repository, action, &reply));
+            }
+            if reply.status != StatusCode::UNAUTHORIZED {
+                return Ok(reply);
+            }
+            let challenges = reply
+                .header("www-authenticate")
+                .map(auth::parse_challenges)
+                .unwrap_or_default();
+            let Some(challenge) = auth::pick(&challenges).cloned() else {
+                return Err(self.unauthorized(repository, &request, &reply).await);
+            };
+            if challenge.is_basic() {
+                let mut state = self.auth.lock().await;
+                let known_basic = state.challenge.as_ref().is_some_and(Challenge::is_basic);
+                state.challenge = Some(challenge);
+                drop(state);
+                if known_basic || authorization.is_some() {
+                    return Err(self.unauthorized(repository, &request, &reply).await);
+                }
+                if self.credentials().await?.is_none() {
+                    return Err(Error::NoCredentials {
+                        host: self.registry.clone(),
+                        what: what_of(repository),
+                    });
+                }
+                continue;
+            }
+            // Bearer: widen the scopes with what the registry asked for, fetch a token, retry
+            // once; a second refusal is final.
+            if fetched_for_this_request {
+                if challenge.insufficient_scope() || authorization.is_some() {
+                    return Err(self.denied(repository, action, &reply));
+                }
+                return Err(self.unauthorized(repository, &request, &reply).await);
+            }
+            let mut state = self.auth.lock().await;
+            state.challenge = Some(challenge.clone());
+            let scopes = state.scopes.entry(repository.to_string()).or_default();
+            if !repository.is_empty() {
+                scopes.add_action(repository, action);
+            }
+            for scope in challenge.scopes() {
+                scopes.add_scope(&scope);
+            }
+            let scopes = scopes.clone();
+            let token = self.fetch_token(&challenge, &scopes).await?;
+            state.tokens.insert(repository.to_string(), token);
+            drop(state);
+            fetched_for_this_request = true;
+        }
+    }
+
+    /// The `Authorization` value to send, fetching a token first when the registry is known
+    /// to want one and the cached one is missing, stale or lacks `action`.
+    async fn authorization(&self, repository: &str, action: &str) -> Result<Option<Secret>, Error> {
+        let mut state = self.auth.lock().await;
+        let Some(challenge) = state.challenge.clone() else {
+            return Ok(None);
+        };
+        if challenge.is_basic() {
+            drop(state);
+            return Ok(match self.credentials().await? {
+                Some(Credentials::Basic { username, password }) => Some(basic(username, password)),
+                Some(Credentials::IdentityToken { .. }) | None => None,
+            });
+        }
+        let entry = state.scopes.entry(repository.to_string()).or_default();
+        let widened = !repository.is_empty() && entry.add_action(repository, action);
+        let scopes = entry.clone();
+        if let Some(token) = state.tokens.get(repository) {
+            if token.is_fresh() && !widened {
+                return Ok(Some(Secret::new(format!(
+                    "Bearer {}",
+                    token.value.expose()
+                ))));
+            }
+        }
+        let token = self.fetch_token(&challenge, &scopes).await?;
+        let header = Secret::new(format!("Bearer {}", token.value.expose()));
+        state.tokens.insert(repository.to_string(), token);
+        Ok(Some(header))
+    }
+
+    /// Gets a token from the challenge's realm for `scopes`: GET with Basic credentials, or the
+    /// OAuth POST form with an identity token.
+    async fn fetch_token(&self, challenge: &Challenge, scopes: &Scopes) -> Result<Token, Error> {
+        let realm = challenge.param("realm").unwrap_or_default().to_string();
+        let service_error = |why: String| Error::TokenService {
+            host: self.registry.clone(),
+            realm: realm.clone(),
+            why,
+        };
+        let mut url = Url::parse(&realm)
+            .map_err(|e| service_error(format!("the challenge's realm is not a URL ({e})")))?;
+        let creds = self.credentials().await?.cloned();
+        let request = match &creds {
+            Some(Credentials::IdentityToken { token, .. }) => {
+                let mut form = url::form_urlencoded::Serializer::new(String::new());
+                form.append_pair("grant_type", "refresh_token")
+                    .append_pair("refresh_token", token.expose())
+                    .append_pair("client_id", "berth");
+                if let Some(service) = challenge.param("service") {
+                    form.append_pair("service", service);
+                }
+                let scope = scopes.to_params().join(" ");
+                if !scope.is_empty() {
+                    form.append_pair("scope", &scope);
+                }
+                Request::new(Method::POST, url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form.finish().into_bytes())
+            }
+            _ => {
+                {
+                    let mut query = url.query_pairs_mut();
+                    if let Some(service) = challenge.param("service") {
+                        query.append_pair("service", service);
+                    }
+                    for scope in scopes.to_params() {
+                        query.append_pair("scope", &scope);
+                    }
+                }
+                if url.query() == Some("") {
+                    url.set_query(None);
+                }
+                let mut request = Request::new(Method::GET, url);
+                if let Some(Credentials::Basic { username, password }) = &creds {
+                    request = request
+                        .sensitive_header("authorization", basic(username, password).expose());
+                }
+                request
+            }
+        };
+        let received = Instant::now();
+        let reply = self.http.send(&request).await?;
+        match reply.status.as_u16() {
+            200 => auth::parse_token(&reply.body, received).map_err(service_error),
+            401 | 403 => Err(match &creds {
+                Some(c) => Error::WrongCredentials {
+                    host: self.registry.clone(),
+                    username: c.username().to_string(),
+                    detail: reply.detail(),
+                },
+                None => Error::NoCredentials {
+                    host: self.registry.clone(),
+                    what: scopes.to_params().join(" "),
+                },
+            }),
+            status => Err(service_error(format!(
+                "it answered {status}{}",
+                reply.detail()
+            ))),
+        }
+    }
+
+    async fn unauthorized(&self, repository: &str, request: &Request, reply: &Reply) -> Error {
+        match self.credentials().await {
+            Ok(Some(c)) => Error::WrongCredentials {
+                host: self.registry.clone(),
+                username: c.username().to_string(),
+                detail: reply.detail(),
+            },
+            Ok(None) => Error::NoCredentials {
+                host: self.registry.clone(),
+                what: if repository.is_empty() {
+                    request.url.path().to_string()
+                } else {
+                    what_of(repository)
+                },
+            },
+            Err(e) => e,
+        }
+    }
+
+    fn denied(&self, repository: &str, action: &str, reply: &Reply) -> Error {
+        Error::Denied {
+            host: self.registry.clone(),
+            repository: repository.to_string(),
+            action: action.to_string(),
+            detail: reply.detail(),
+        }
+    }
+
+    /// `GET /v2/`: checks that the host is a registry and that berth may use it (with the
+    /// docker config's credentials).
+    pub async fn ping(&self) -> Result<(), Error> {
+        let url = self.url("v2/").await?;
+        let reply = self
+            .send("", Request::new(Method::GET, url.clone()))
+            .await?;
+        match reply.status.as_u16() {
+            200 => Ok(()),
+            404 => Err(Error::NotARegistry {
+                host: self.registry.clone(),
+                url: url.to_string(),
+                status: 404,
+            }),
+            status => Err(Error::Status {
+                method: "GET".into(),
+                url: url.to_string(),
+                status,
+                detail: reply.detail(),
+            }),
+        }
+    }
+
+    /// Checks a login the way `docker login` does: `GET /v2/`; on a Basic challenge retry with
+    /// Basic, on a Bearer challenge get a token from the realm with the credentials (and try
+    /// `/v2/` with it). Succeeds only when the registry or its token service accepted them
+    /// (or when the registry wants no authentication at all).
+    pub async fn verify_login(&self) -> Result<(), Error> {
+        let url = self.url("v2/").await?;
+        let creds = self.credentials().await?.cloned();
+        let Some(creds) = creds else {
+            return Err(Error::NoCredentials {
+                host: self.registry.clone(),
+                what: "login".into(),
+            });
+        };
+        let username = creds.username().to_string();
+        let wrong = |reply: &Reply| Error::WrongCredentials {
+            host: self.registry.clone(),
+            username: username.clone(),
+            detail: reply.detail(),
+        };
+        let reply = self
+            .http
+            .send(&Request::new(Method::GET, url.clone()))
+            .await?;
+        let check_v2 = |reply: &Reply| match reply.status.as_u16() {
+            200 => Ok(()),
+            401 | 403 => Err(wrong(reply)),
+            404 => Err(Error::NotARegistry {
+                host: self.registry.clone(),
+                url: url.to_string(),
+                status: 404,
+            }),
+            status => Err(Error::Status {
+                method: "GET".into(),
+                url: url.to_string(),
+                status,
+                detail: reply.detail(),
+            }),
+        };
+        if reply.status != StatusCode::UNAUTHORIZED {
+            if reply.status == StatusCode::OK {
+                tracing::debug!(registry = %self.registry, "the registry asks for no authentication");
+            }
+            return check_v2(&reply);
+        }
+        let challenges = reply
+            .header("www-authenticate")
+            .map(auth::parse_challenges)
+            .unwrap_or_default();
+        let Some(challenge) = auth::pick(&challenges).cloned() else {
+            return Err(Error::BadResponse {
+                url: url.to_string(),
+                why: "a 401 without a Basic or Bearer challenge".into(),
+            });
+        };
+        let authorization = if challenge.is_basic() {
+            match &creds {
+                Credentials::Basic { username, password } => basic(username, password),
+                Credentials::IdentityToken { .. } => {
+                    return Err(Error::Unsupported {
+                        host: self.registry.clone(),
+                        operation: "identity-token login".into(),
+                        detail: String::new(),
+                        hint: "it only accepts a user name and password".into(),
+                    });
+                }
+            }
+        } else {
+            let mut scopes = Scopes::default();
+            for scope in challenge.scopes() {
+                scopes.add_scope(&scope);
+            }
+            let token = self.fetch_token(&challenge, &scopes).await?;
+            Secret::new(format!("Bearer {}", token.value.expose()))
+        };
+        let retry = Request::new(Method::GET, url.clone())
+            .sensitive_header("authorization", authorization.expose());
+        let reply = self.http.send(&retry).await?;
+        check_v2(&reply)?;
+        let mut state = self.auth.lock().await;
+        state.challenge = Some(challenge);
+        Ok(())
+    }
+
+    /// Repository names from `/v2/_catalog`, following pagination (needs the
+    /// `registry:catalog:*` scope, which most hosted registries refuse).
+    pub async fn catalog(&self) -> Result<Vec<String>, Error> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            repositories: Option<Vec<String>>,
+        }
+        {
+            let mut state = self.auth.lock().await;
+            state
+                .scopes
+                .entry(String::new())
+                .or_default()
+                .add_scope("registry:catalog:*");
+        }
+        let mut url = self.url(&format!("v2/_catalog?n={PAGE_SIZE}")).await?;
+        let mut names = Vec::new();
+        loop {
+            let reply = self
+                .send("", Request::new(Method::GET, url.clone()))
+                .await?;
+            self.expect_ok(&reply, "GET", "the repository catalog")?;
+            let page: Page =
+                serde_json::from_slice(&reply.body).map_err(|e| Error::BadResponse {
+                    url: url.to_string(),
+                    why: format!("not a catalog page ({e})"),
+                })?;
+            names.extend(page.repositories.unwrap_or_default());
+            match next_link(&reply, &url)? {
+                Some(next) => url = next,
+                None => return Ok(names),
+            }
+        }
+    }
+
+    fn expect_ok(&self, reply: &Reply, method: &str, what: &str) -> Result<(), Error> {
+        match reply.status.as_u16() {
+            200..=299 => Ok(()),
+            404 => Err(Error::NotFound {
+                host: self.registry.clone(),
+                what: what.to_string(),
+                detail: reply.detail(),
+            }),
+            status => Err(Error::Status {
+                method: method.to_string(),
+                url: reply.url.to_string(),
+                status,
+                detail: reply.detail(),
+            }),
+        }
+    }
+}
+
+fn what_of(repository: &str) -> String {
+    format!("repository `{repository}`")
+}
+
+fn basic(username: &str, password: &Secret) -> Secret {
+    Secret::new(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{username}:{}", password.expose()))
+    ))
+}
+
+/// True for `localhost`, `127.0.0.0/8` and `::1`, with or without a port.
+pub fn is_loopback(host: &str) -> bool {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(host, |(name, _)| name)
+    };
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    name.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The `rel="next"` target of a reply's `Link` header, resolved against the page URL;
+/// a link to another host is refused.
+fn next_link(reply: &Reply, page: &Url) -> Result<Option<Url>, Error> {
+    let Some(header) = reply.header("link") else {
+        return Ok(None);
+    };
+    let Some(target) = parse_next_link(header) else {
+        return Ok(None);
+    };
+    let next = page.join(&target).map_err(|e| Error::BadResponse {
+        url: page.to_string(),
+        why: format!("the Link header `{target}` is not a URL ({e})"),
+    })?;
+    if next.host_str() != page.host_str()
+        || next.port_or_known_default() != page.port_or_known_default()
+    {
+        return Err(Error::ForeignLink {
+            url: page.to_string(),
+            link: next.to_string(),
+        });
+    }
+    Ok(Some(next))
+}
+
+/// The URL of the `rel="next"` entry of a `Link` header (RFC 8288), as written.
+pub fn parse_next_link(header: &str) -> Option<String> {
+    for entry in split_links(header) {
+        let entry = entry.trim();
+        let Some(rest) = entry.strip_prefix('<') else {
+            continue;
+        };
+        let Some((target, params)) = rest.split_once('>') else {
+            continue;
+        };
+        let is_next = params.split(';').any(|p| {
+            let p = p.trim();
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("rel")
+                    && v.trim()
+                        .trim_matches('"')
+                        .split_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("next"))
+            })
+        });
+        if is_next {
+            return Some(target.to_string());
+        }
+    }
+    None
+}
+
+/// Splits a `Link` header at the commas between entries (not those inside `<…>` or quotes).
+fn split_links(header: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut in_angle, mut in_quote) = (0, false, false);
+    for (i, c) in header.char_indices() {
+        match c {
+            '<' if !in_quote => in_angle = true,
+            '>' if !in_quote => in_angle = false,
+            '"' if !in_angle => in_quote = !in_quote,
+            ',' if !in_angle && !in_quote => {
+                out.push(&header[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&header[start..]);
+    out
+}
+
+/// One repository of a Distribution registry.
+struct DistributionRepository {
+    client: Arc<Client>,
+    name: String,
+    path: String,
+}
+
+impl DistributionRepository {
+    async fn url(&self, tail: &str) -> Result<Url, Error> {
+        self.client.url(&format!("v2/{}/{tail}", self.path)).await
+    }
+
+    async fn send(&self, request: Request) -> Result<Reply, Error> {
+        self.client.send(&self.path, request).await
+    }
+
+    fn not_found(&self, what: String, reply: &Reply) -> Error {
+        Error::NotFound {
+            host: self.client.registry.clone(),
+            what,
+            detail: reply.detail(),
+        }
+    }
+
+    fn status(&self, method: &str, reply: &Reply) -> Error {
+        Error::Status {
+            method: method.to_string(),
+            url: reply.url.to_string(),
+            status: reply.status.as_u16(),
+            detail: reply.detail(),
+        }
+    }
+
+    fn manifest_request(&self, method: Method, url: Url) -> Request {
+        Request::new(method, url).header("accept", &media_type::ACCEPT_ALL.join(", "))
+    }
+
+    /// PUTs manifest bytes under `reference` (tag or digest); returns the stored digest.
+    async fn put_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Digest, Error> {
+        let url = self.url(&format!("manifests/{reference}")).await?;
+        let computed = Digest::of_bytes(&bytes);
+        let reply = self
+            .send(
+                Request::new(Method::PUT, url)
+                    .header("content-type", media_type)
+                    .body(bytes),
+            )
+            .await?;
+        if !reply.status.is_success() {
+            return Err(self.status("PUT", &reply));
+        }
+        Ok(reply
+            .header("docker-content-digest")
+            .and_then(|d| Digest::parse(d).ok())
+            .unwrap_or(computed))
+    }
+
+    /// Uploads a small blob in one request (`POST …/blobs/uploads/?digest=`), falling back
+    /// to POST + PUT for registries that do not take monolithic POSTs.
+    async fn push_blob(&self, bytes: Vec<u8>) -> Result<Digest, Error> {
+        let digest = Digest::of_bytes(&bytes);
+        let url = self.url(&format!("blobs/uploads/?digest={digest}")).await?;
+        let reply = self
+            .send(
+                Request::new(Method::POST, url)
+                    .header("content-type", "application/octet-stream")
+                    .body(bytes.clone()),
+            )
+            .await?;
+        if reply.status == StatusCode::CREATED {
+            return Ok(digest);
+        }
+        if reply.status != StatusCode::ACCEPTED {
+            return Err(self.status("POST", &reply));
+        }
+        let location = reply.header("location").ok_or_else(|| Error::BadResponse {
+            url: reply.url.to_string(),
+            why: "a blob upload answer without Location".into(),
+        })?;
+        let mut put = reply.url.join(location).map_err(|e| Error::BadResponse {
+            url: reply.url.to_string(),
+            why: format!("the upload Location `{location}` is not a URL ({e})"),
+        })?;
+        put.query_pairs_mut().append_pair("digest", digest.as_str());
+        let reply = self
+            .send(
+                Request::new(Method::PUT, put)
+                    .header("content-type", "application/octet-stream")
+                    .body(bytes),
+            )
+            .await?;
+        if reply.status != StatusCode::CREATED {
+            return Err(self.status("PUT", &reply));
+        }
+        Ok(digest)
+    }
+
+    /// A tiny manifest no one else has (a random nonce in it), of the same family as
+    /// `current`: an empty index for index tags; an image with a one-off config otherwise.
+    async fn dummy_manifest(&self, current: &Manifest) -> Result<(String, Vec<u8>), Error> {
+        let nonce = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let docker = current.media_type.starts_with("application/vnd.docker.");
+        if current.is_index() {
+            let (mt, body) = if docker {
+                (
+                    media_type::DOCKER_LIST,
+                    format!(
+                        r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[],"berth.dummy":"{nonce}"}}"#,
+                        media_type::DOCKER_LIST
+                    ),
+                )
+            } else {
+                (
+                    media_type::OCI_INDEX,
+                    format!(
+                        r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[],"annotations":{{"berth.dummy":"{nonce}"}}}}"#,
+                        media_type::OCI_INDEX
+                    ),
+                )
+            };
+            return Ok((mt.to_string(), body.into_bytes()));
+        }
+        let config = format!(r#"{{"berth.dummy":"{nonce}"}}"#).into_bytes();
+        let size = config.len();
+        let config_digest = self.push_blob(config).await?;
+        let (mt, config_type) = if docker {
+            (media_type::DOCKER_MANIFEST, media_type::DOCKER_CONFIG)
+        } else {
+            (media_type::OCI_MANIFEST, media_type::OCI_CONFIG)
+        };
+        let body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{mt}","config":{{"mediaType":"{config_type}","digest":"{config_digest}","size":{size}}},"layers":[]}}"#
+        );
+        Ok((mt.to_string(), body.into_bytes()))
+    }
+}
+
+#[async_trait]
+impl Repository for DistributionRepository {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Distribution can always delete by digest and untag through a dummy manifest; the OCI
+    /// tag delete is tried first on every untag, and the referrers API on every lookup, so
+    /// neither is promised here.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            tag_delete: false,
+            dummy_untag: true,
+            manifest_delete: true,
+            referrers_api: false,
+        }
+    }
+
+    async fn list_tags(&self) -> Result<Vec<String>, Error> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let mut url = self.url(&format!("tags/list?n={PAGE_SIZE}")).await?;
+        let mut tags = Vec::new();
+        loop {
+            let reply = self.send(Request::new(Method::GET, url.clone())).await?;
+            if reply.status == StatusCode::NOT_FOUND {
+                return Err(self.not_found(format!("repository `{}`", self.path), &reply));
+            }
+            if !reply.status.is_success() {
+                return Err(self.status("GET", &reply));
+            }
+            let page: Page =
+                serde_json::from_slice(&reply.body).map_err(|e| Error::BadResponse {
+                    url: url.to_string(),
+                    why: format!("not a tag list ({e})"),
+                })?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next_link(&reply, &url)? {
+                Some(next) => url = next,
+                None => break,
+            }
+        }
+        tracing::debug!(repository = %self.name, tags = tags.len(), "listed tags");
+        Ok(tags)
+    }
+
+    async fn manifest(&self, reference: &str) -> Result<Manifest, Error> {
+        let url = self.url(&format!("manifests/{reference}")).await?;
+        let reply = self.send(self.manifest_request(Method::GET, url)).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Err(self.not_found(format!("manifest `{}:{reference}`", self.name), &reply));
+        }
+        if !reply.status.is_success() {
+            return Err(self.status("GET", &reply));
+        }
+        let header_digest = reply
+            .header("docker-content-digest")
+            .and_then(|d| Digest::parse(d).ok());
+        // Asked by digest: the bytes must hash to it, whatever the headers say.
+        if let Ok(asked) = Digest::parse(reference) {
+            if asked.algorithm() == "sha256" && Digest::of_bytes(&reply.body) != asked {
+                return Err(Error::BadResponse {
+                    url: reply.url.to_string(),
+                    why: format!("the manifest bytes do not hash to {asked}"),
+                });
+            }
+        }
+        let content_type = reply.header("content-type").map(str::to_string);
+        Manifest::parse(reply.body, content_type.as_deref(), header_digest)
+    }
+
+    async fn resolve_digest(&self, tag: &str) -> Result<Digest, Error> {
+        let url = self.url(&format!("manifests/{tag}")).await?;
+        let reply = self.send(self.manifest_request(Method::HEAD, url)).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Err(self.not_found(format!("tag `{}:{tag}`", self.name), &reply));
+        }
+        if !reply.status.is_success() {
+            return Err(self.status("HEAD", &reply));
+        }
+        match reply
+            .header("docker-content-digest")
+            .and_then(|d| Digest::parse(d).ok())
+        {
+            Some(d) => Ok(d),
+            // Some registries only send the digest on GET: hash the exact body instead.
+            None => Ok(self.manifest(tag).await?.digest),
+        }
+    }
+
+    async fn config(&self, config: &Descriptor) -> Result<ImageConfig, Error> {
+        let url = self.url(&format!("blobs/{}", config.digest)).await?;
+        let reply = self.send(Request::new(Method::GET, url)).await?;
+        if reply.status == StatusCode::NOT_FOUND {
+            return Err(self.not_found(
+                format!("config blob {} in `{}`", config.digest, self.name),
+                &reply,
+            ));
+        }
+        if !reply.status.is_success() {
+            return Err(self.status("GET", &reply));
+        }
+        if config.digest.algorithm() == "sha256" && Digest::of_bytes(&reply.body) != config.digest {
+            return Err(Error::BadResponse {
+                url: reply.url.to_string(),
+                why: format!("the blob bytes do not hash to {}", config.digest),
+            });
+        }
+        ImageConfig::parse(&reply.body)
+    }
+
+    async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>, Error> {
+        #[derive(serde::Deserialize)]
+        struct Index {
+            #[serde(default)]
+            manifests: Option<Vec<Descriptor>>,
+        }
+        let mut url = self.url(&format!("referrers/{subject}")).await?;
+        let mut found = Vec::new();
+        loop {
+            let reply = self.send(Request::new(Method::GET, url.clone())).await?;
+            // No referrers API here: the caller finds cosign-style tags in the tag list.
+            if matches!(reply.status.as_u16(), 404 | 405) {
+                return Ok(found);
+            }
+            if !reply.status.is_success() {
+                return Err(self.status("GET", &reply));
+            }
+            let index: Index =
+                serde_json::from_slice(&reply.body).map_err(|e| Error::BadResponse {
+                    url: url.to_string(),
+                    why: format!("not a referrers index ({e})"),
+                })?;
+            found.extend(index.manifests.unwrap_or_default());
+            match next_link(&reply, &url)? {
+                Some(next) => url = next,
+                None => return Ok(found),
+            }
+        }
+    }
+
+    async fn delete_manifest(&self, digest: &Digest) -> Result<(), Error> {
+        let url = self.url(&format!("manifests/{digest}")).await?;
+        let reply = self.send(Request::new(Method::DELETE, url)).await?;
+        match reply.status.as_u16() {
+            200..=299 => {
+                tracing::debug!(repository = %self.name, %digest, "deleted manifest");
+                Ok(())
+            }
+            404 => Err(self.not_found(format!("manifest `{}@{digest}`", self.name), &reply)),
+            405 | 400 if detail_of(&reply.body).contains("UNSUPPORTED") || reply.status == 405 => {
+                Err(Error::Unsupported {
+                    host: self.client.registry.clone(),
+                    operation: format!("deleting manifests in `{}`", self.path),
+                    detail: reply.detail(),
+                    hint: "enable deletes on the registry (Distribution: `storage.delete.enabled: true`) or use a provider-specific `--container-registry`".into(),
+                })
+            }
+            _ => Err(self.status("DELETE", &reply)),
+        }
+    }
+
+    async fn untag(&self, tag: &str, current: &Manifest) -> Result<UntagMethod, Error> {
+        let url = self.url(&format!("manifests/{tag}")).await?;
+        let reply = self.send(Request::new(Method::DELETE, url)).await?;
+        if reply.status == StatusCode::ACCEPTED {
+            tracing::debug!(repository = %self.name, tag, "untagged with the OCI tag delete");
+            return Ok(UntagMethod::TagDelete);
+        }
+        tracing::debug!(
+            repository = %self.name,
+            tag,
+            status = reply.status.as_u16(),
+            "no OCI tag delete here; untagging through a dummy manifest"
+        );
+        let (mt, bytes) = self.dummy_manifest(current).await?;
+        let dummy = self.put_manifest(tag, &mt, bytes).await?;
+        self.delete_manifest(&dummy).await?;
+        Ok(UntagMethod::DummyManifest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_headers_relative_absolute_and_several() {
+        assert_eq!(
+            parse_next_link(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#).as_deref(),
+            Some("/v2/a/tags/list?last=b&n=2")
+        );
+        assert_eq!(
+            parse_next_link(r#"<https://quay.io/v2/ns/r/tags/list?n=100&last=x>;rel=next"#)
+                .as_deref(),
+            Some("https://quay.io/v2/ns/r/tags/list?n=100&last=x")
+        );
+        assert_eq!(
+            parse_next_link(r#"</first?a=1,2>; rel="prev", </next?x=1>; rel="next""#).as_deref(),
+            Some("/next?x=1")
+        );
+        assert_eq!(parse_next_link(r#"</x>; rel="prev""#), None);
+        assert_eq!(parse_next_link("garbage"), None);
+    }
+
+    #[test]
+    fn next_links_resolve_and_stay_on_host() {
+        let page = Url::parse("http://127.0.0.1:5000/v2/a/tags/list?n=1000").unwrap();
+        let reply = |link: &str| Reply {
+            url: page.clone(),
+            status: StatusCode::OK,
+            headers: {
+                let mut h = reqwest::header::HeaderMap::new();
+                h.insert("link", link.parse().unwrap());
+                h
+            },
+            body: Vec::new(),
+        };
+        let next = next_link(
+            &reply(r#"</v2/a/tags/list?last=t&n=1000>; rel="next""#),
+            &page,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            next.as_str(),
+            "http://127.0.0.1:5000/v2/a/tags/list?last=t&n=1000"
+        );
+        let abs = next_link(
+            &reply(r#"<http://127.0.0.1:5000/v2/a/tags/list?last=u>; rel="next""#),
+            &page,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(abs.query(), Some("last=u"));
+        let foreign = next_link(&reply(r#"<http://evil.example/v2/x>; rel="next""#), &page);
+        assert!(matches!(foreign, Err(Error::ForeignLink { .. })));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for host in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1",
+            "127.1.2.3:80",
+            "[::1]:5000",
+            "::1",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "ghcr.io",
+            "10.0.0.1:5000",
+            "localhost.example.com",
+            "[::2]:5000",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn basic_header_hides_the_password() {
+        let h = basic("u", &Secret::new("p"));
+        assert_eq!(h.expose(), "Basic dTpw");
+        assert!(!format!("{h:?}").contains("dTpw"));
     }
 }

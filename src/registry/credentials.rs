@@ -1,1 +1,356 @@
-//! (registry helper fills this in)
+//! Credentials from the docker client configuration, read the way `docker` reads them:
+//! `config.json` in `--docker-config`, else `$DOCKER_CONFIG`, else `~/.docker`; per registry a
+//! `credHelpers` entry wins, then an inline `auths` entry (`auth` = base64 `user:password`,
+//! or `username`/`password`, or `identitytoken`), then the `credsStore` helper. Helpers run
+//! through the real `docker-credential-<name> get` protocol (server URL on stdin, JSON on
+//! stdout). Docker Hub's key is `https://index.docker.io/v1/`.
+//!
+//! This is the only place in the registry adapter that reads the environment.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use base64::Engine;
+use serde::Deserialize;
+
+use super::Error;
+use super::reference::DOCKER_HUB;
+use crate::env_vars;
+use crate::secret::Secret;
+
+/// The key docker uses for Docker Hub in `auths` and with credential helpers.
+pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+
+/// Credentials for one registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// A user name and a password (or access token used as a password).
+    Basic {
+        /// User name.
+        username: String,
+        /// Password or token.
+        password: Secret,
+    },
+    /// An OAuth refresh token (`identitytoken`), exchanged at the token service.
+    IdentityToken {
+        /// User name, if the config names one.
+        username: String,
+        /// The refresh token.
+        token: Secret,
+    },
+}
+
+impl Credentials {
+    /// The user name (for messages).
+    pub fn username(&self) -> &str {
+        match self {
+            Credentials::Basic { username, .. } | Credentials::IdentityToken { username, .. } => {
+                username
+            }
+        }
+    }
+}
+
+/// The parts of `config.json` berth reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DockerConfig {
+    /// Inline logins by registry key.
+    #[serde(default)]
+    pub auths: BTreeMap<String, AuthEntry>,
+    /// Per-registry credential helpers.
+    #[serde(default)]
+    pub cred_helpers: BTreeMap<String, String>,
+    /// The default credential helper.
+    #[serde(default)]
+    pub creds_store: Option<String>,
+}
+
+/// One `auths` entry.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuthEntry {
+    /// base64 of `user:password`.
+    #[serde(default)]
+    pub auth: Option<Secret>,
+    /// User name (with `password`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password (with `username`).
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// OAuth refresh token.
+    #[serde(default)]
+    pub identitytoken: Option<Secret>,
+}
+
+/// The docker config directory: `explicit`, else `$DOCKER_CONFIG`, else `~/.docker`.
+pub fn config_dir(explicit: Option<&Path>) -> Option<PathBuf> {
+    if let Some(dir) = explicit {
+        return Some(dir.to_path_buf());
+    }
+    if let Some(dir) = std::env::var_os(env_vars::DOCKER_CONFIG).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    std::env::var_os(env_vars::HOME)
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".docker"))
+}
+
+/// Reads `config.json` in `dir`; a missing file is an empty config.
+pub fn load(dir: &Path) -> Result<DockerConfig, Error> {
+    let path = dir.join("config.json");
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(DockerConfig::default()),
+        Err(source) => return Err(Error::Io { path, source }),
+    };
+    parse(&text, &path)
+}
+
+/// Parses `config.json` text (`path` only names it in errors).
+pub fn parse(text: &[u8], path: &Path) -> Result<DockerConfig, Error> {
+    serde_json::from_slice(text).map_err(|e| Error::DockerConfig {
+        path: path.to_path_buf(),
+        why: format!("it is not valid JSON ({e})"),
+    })
+}
+
+/// Credentials for `registry` (`host[:port]`, Docker Hub = `docker.io`) from the docker config
+/// in `explicit_dir` (else the default places). None when the config has nothing for it.
+pub fn lookup(explicit_dir: Option<&Path>, registry: &str) -> Result<Option<Credentials>, Error> {
+    let Some(dir) = config_dir(explicit_dir) else {
+        return Ok(None);
+    };
+    let config = load(&dir)?;
+    config.credentials_for(registry, &dir.join("config.json"))
+}
+
+impl DockerConfig {
+    /// Credentials for `registry`, running a credential helper when the config names one.
+    pub fn credentials_for(
+        &self,
+        registry: &str,
+        path: &Path,
+    ) -> Result<Option<Credentials>, Error> {
+        let server = server_key(registry);
+        if let Some(helper) = self
+            .cred_helpers
+            .iter()
+            .find(|(k, _)| normalize(k) == normalize(&server))
+            .map(|(_, v)| v)
+        {
+            return helper_get(helper, &server, registry);
+        }
+        if let Some(entry) = self
+            .auths
+            .iter()
+            .find(|(k, _)| normalize(k) == normalize(&server))
+            .map(|(_, v)| v)
+        {
+            if let Some(creds) = entry.credentials(registry, path)? {
+                return Ok(Some(creds));
+            }
+        }
+        match &self.creds_store {
+            Some(store) if !store.is_empty() => helper_get(store, &server, registry),
+            _ => Ok(None),
+        }
+    }
+}
+
+impl AuthEntry {
+    fn credentials(&self, registry: &str, path: &Path) -> Result<Option<Credentials>, Error> {
+        let bad = |why: &str| Error::DockerConfig {
+            path: path.to_path_buf(),
+            why: format!("the `auths` entry for {registry} {why}"),
+        };
+        let (mut username, mut password) = (self.username.clone(), self.password.clone());
+        if let Some(auth) = self.auth.as_ref().filter(|a| !a.is_empty()) {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(auth.expose().trim())
+                .map_err(|_| bad("has an `auth` field that is not base64"))?;
+            let decoded = String::from_utf8(decoded)
+                .map_err(|_| bad("has an `auth` field that is not text"))?;
+            let (user, pass) = decoded
+                .split_once(':')
+                .ok_or_else(|| bad("has an `auth` field without `user:password`"))?;
+            username = Some(user.to_string());
+            password = Some(Secret::new(pass));
+        }
+        if let Some(token) = self.identitytoken.as_ref().filter(|t| !t.is_empty()) {
+            return Ok(Some(Credentials::IdentityToken {
+                username: username.unwrap_or_default(),
+                token: token.clone(),
+            }));
+        }
+        match (username, password) {
+            (Some(username), Some(password)) if !username.is_empty() => {
+                Ok(Some(Credentials::Basic { username, password }))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The key docker uses for a registry: Docker Hub's historic URL, else the host itself.
+pub fn server_key(registry: &str) -> String {
+    if registry == DOCKER_HUB || registry == "index.docker.io" || registry == "registry-1.docker.io"
+    {
+        DOCKER_HUB_KEY.to_string()
+    } else {
+        registry.to_string()
+    }
+}
+
+/// A config key reduced to its host, as docker compares them (`https://ghcr.io/v1/` and
+/// `ghcr.io` are the same registry).
+fn normalize(key: &str) -> String {
+    let without_scheme = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    let host = without_scheme.split('/').next().unwrap_or("");
+    match host {
+        "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".to_string(),
+        other => other.to_ascii_lowercase(),
+    }
+}
+
+#[derive(Deserialize)]
+struct HelperReply {
+    #[serde(rename = "Username", default)]
+    username: String,
+    #[serde(rename = "Secret", default)]
+    secret: Secret,
+}
+
+/// Runs `docker-credential-<helper> get` with `server` on stdin.
+fn helper_get(helper: &str, server: &str, registry: &str) -> Result<Option<Credentials>, Error> {
+    let fail = |why: String| Error::CredentialHelper {
+        helper: helper.to_string(),
+        host: registry.to_string(),
+        why,
+    };
+    let program = format!("docker-credential-{helper}");
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| fail(format!("cannot run `{program}` ({e})")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(server.as_bytes())
+            .map_err(|e| fail(format!("cannot write to it ({e})")))?;
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| fail(format!("it did not finish ({e})")))?;
+    if !output.status.success() {
+        let text = String::from_utf8_lossy(&output.stdout).to_string()
+            + &String::from_utf8_lossy(&output.stderr);
+        // The protocol's answer for "nothing stored": anonymous access, not an error.
+        if text.contains("credentials not found") {
+            return Ok(None);
+        }
+        let first_line = text.lines().next().unwrap_or("").trim().to_string();
+        return Err(fail(format!(
+            "it exited with {} ({first_line})",
+            output.status
+        )));
+    }
+    let reply: HelperReply = serde_json::from_slice(&output.stdout)
+        .map_err(|e| fail(format!("its answer is not the expected JSON ({e})")))?;
+    if reply.secret.is_empty() {
+        return Ok(None);
+    }
+    // `<token>` as the user name marks an identity token (docker's convention).
+    if reply.username == "<token>" {
+        return Ok(Some(Credentials::IdentityToken {
+            username: String::new(),
+            token: reply.secret,
+        }));
+    }
+    Ok(Some(Credentials::Basic {
+        username: reply.username,
+        password: reply.secret,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(json: &str) -> DockerConfig {
+        parse(json.as_bytes(), Path::new("/x/config.json")).unwrap()
+    }
+
+    fn creds(json: &str, registry: &str) -> Option<Credentials> {
+        config(json)
+            .credentials_for(registry, Path::new("/x/config.json"))
+            .unwrap()
+    }
+
+    #[test]
+    fn auth_field_username_password_and_identity_token() {
+        let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cr:et");
+        let json = format!(
+            r#"{{"auths":{{"ghcr.io":{{"auth":"{auth}"}},"https://index.docker.io/v1/":{{"username":"bob","password":"pw"}},"quay.io":{{"identitytoken":"refresh"}},"empty.io":{{}}}}}}"#
+        );
+        assert_eq!(
+            creds(&json, "ghcr.io"),
+            Some(Credentials::Basic {
+                username: "alice".into(),
+                password: Secret::new("s3cr:et")
+            })
+        );
+        assert_eq!(creds(&json, "docker.io").unwrap().username(), "bob");
+        assert!(matches!(
+            creds(&json, "quay.io"),
+            Some(Credentials::IdentityToken { token, .. }) if token.expose() == "refresh"
+        ));
+        assert_eq!(creds(&json, "empty.io"), None);
+        assert_eq!(creds(&json, "other.io"), None);
+    }
+
+    #[test]
+    fn keys_match_with_scheme_and_path() {
+        let json =
+            r#"{"auths":{"https://registry.example.com/v2/":{"username":"u","password":"p"}}}"#;
+        assert!(creds(json, "registry.example.com").is_some());
+        let json = r#"{"auths":{"localhost:5000":{"username":"u","password":"p"}}}"#;
+        assert!(creds(json, "localhost:5000").is_some());
+        assert!(creds(json, "localhost:5001").is_none());
+    }
+
+    #[test]
+    fn bad_entries_name_the_file_and_registry_without_the_secret() {
+        let json = r#"{"auths":{"ghcr.io":{"auth":"not base64!!"}}}"#;
+        let err = config(json)
+            .credentials_for("ghcr.io", Path::new("/x/config.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/x/config.json") && err.contains("ghcr.io"),
+            "{err}"
+        );
+        assert!(!err.contains("not base64!!"), "{err}");
+        let err = parse(b"{", Path::new("/y/config.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/y/config.json"), "{err}");
+        let parsed = config(r#"{"auths":{"a":{"auth":"c2VjcmV0"}}}"#);
+        assert!(!format!("{parsed:?}").contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn server_keys_and_normalisation() {
+        assert_eq!(server_key("docker.io"), DOCKER_HUB_KEY);
+        assert_eq!(server_key("ghcr.io"), "ghcr.io");
+        assert_eq!(normalize(DOCKER_HUB_KEY), "docker.io");
+        assert_eq!(normalize("http://Localhost:5000/x"), "localhost:5000");
+    }
+}

@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::secret::Secret;
+
 pub use error::Error;
 pub use model::{Descriptor, Digest, ImageConfig, Manifest, ManifestKind, Platform};
 
@@ -131,6 +133,34 @@ impl Connector {
         let reference = reference::Reference::parse(repo)?;
         let client = self.client(reference.registry())?;
         Ok(client.repository(reference.repository()))
+    }
+
+    /// Checks a login the way `docker login` does (`GET /v2/`, then Basic or a token from the
+    /// Bearer realm with these credentials) without storing anything. Errors distinguish wrong
+    /// credentials, an unreachable host, a TLS failure and a host that is not a registry.
+    pub async fn verify_login(
+        &self,
+        registry_host: &str,
+        username: &str,
+        password: &Secret,
+    ) -> Result<(), Error> {
+        let credentials = credentials::Credentials::Basic {
+            username: username.to_string(),
+            password: password.clone(),
+        };
+        client::Client::with_credentials(registry_host, &self.options, credentials)?
+            .verify_login()
+            .await
+    }
+
+    /// Requests sent so far by every registry client of this connector, per method.
+    pub fn request_counts(&self) -> http::RequestCounts {
+        let clients = self.clients.lock().expect("connector lock poisoned");
+        let mut total = http::RequestCounts::default();
+        for client in clients.values() {
+            total.add(&client.request_counts());
+        }
+        total
     }
 
     /// The shared client of one registry host.
