@@ -101,7 +101,10 @@ pub fn docker_config_dir(global: &GlobalArgs, env: &Env) -> Option<PathBuf> {
         .docker_config
         .clone()
         .or_else(|| env.get(env_vars::DOCKER_CONFIG).map(PathBuf::from))
-        .or_else(|| env.get(env_vars::HOME).map(|h| Path::new(h).join(".docker")))
+        .or_else(|| {
+            env.get(env_vars::HOME)
+                .map(|h| Path::new(h).join(".docker"))
+        })
 }
 
 /// The file extension of a script in this format, for `--as-file`.
@@ -155,7 +158,10 @@ mod tests {
     #[test]
     fn login_host_drops_scheme_and_path() {
         assert_eq!(login_host("https://index.docker.io/v1/"), "docker.io");
-        assert_eq!(login_host("Registry.Example.com:5000"), "registry.example.com:5000");
+        assert_eq!(
+            login_host("Registry.Example.com:5000"),
+            "registry.example.com:5000"
+        );
         assert_eq!(login_host("127.0.0.1:5000/"), "127.0.0.1:5000");
     }
 }
