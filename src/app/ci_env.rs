@@ -157,8 +157,16 @@ fn finish(
             "credHelpers entry `{helper}` of the CI registry replaced by the job's own login"
         )));
     }
-    if let (None, Some(reason)) = (&ctx.login, &ctx.no_login_reason) {
-        lines.push(Line::Comment(format!("no registry login: {reason}")));
+    match (&ctx.login, &ctx.no_login_reason) {
+        (Some(login), _) if settings.login => lines.push(Line::Comment(format!(
+            "logged into {} as {} (verified), stored inline in config.json",
+            login.host, login.username
+        ))),
+        _ if !settings.login => {
+            lines.push(Line::Comment("registry login skipped (--no-login)".into()))
+        }
+        (None, Some(reason)) => lines.push(Line::Comment(format!("no registry login: {reason}"))),
+        _ => {}
     }
     for export in &exports.values {
         match export {
