@@ -36,7 +36,7 @@ pub enum Error {
         name: String,
     },
     /// A variable with a value of the wrong shape.
-    #[error("{ci}: the variable {name} has an invalid value: {why}")]
+    #[error("{ci}: {name} has an invalid value: {why}; fix or unset it")]
     InvalidVariable {
         /// The CI system's name.
         ci: &'static str,
@@ -172,7 +172,7 @@ impl Env {
             },
             envy::Error::Custom(why) => Error::InvalidVariable {
                 ci,
-                name: "(environment)".into(),
+                name: "a variable".into(),
                 why,
             },
         })
