@@ -1,1 +1,478 @@
-//! (cleanup helper fills this in)
+//! Reads repositories through the [`Repository`] trait into [`RepoScan`]s: every tag with
+//! its digest, and the manifest graph around them (index children at any depth, OCI referrers,
+//! cosign `sha256-<hex>.sig|.att|.sbom` tags linked to their subject). Then, in a second
+//! step, the image configs the planner asks for ([`super::plan::configs_needed`]), through the
+//! on-disk [`ConfigCache`].
+//!
+//! One GET per tag gives both the digest and the manifest, which is the fewest requests a
+//! scan can make. Every repository's work shares one concurrency limit. A tag or manifest
+//! that cannot be read is recorded with the reason (the planner keeps what it cannot judge);
+//! only a tag list that cannot be read fails the scan, before anything is changed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+
+use super::cache::ConfigCache;
+use super::execute::cosign_subject;
+use super::plan::{ManifestFacts, RepoScan, ScannedTag};
+use crate::registry::{Descriptor, Digest, Manifest, Repository};
+use crate::report::progress::Progress;
+
+/// A scan that could not even start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The tag list of a repository could not be read.
+    #[error(
+        "could not list the tags of `{repo}`: {source}; check the repository name and the \
+         credentials (`berth login`), then run again"
+    )]
+    ListTags {
+        /// The repository.
+        repo: String,
+        /// The registry's error.
+        #[source]
+        source: crate::registry::Error,
+    },
+}
+
+/// The scans, plus what the config step needs to find each image's config blob.
+#[derive(Debug, Default)]
+pub struct Scanned {
+    /// One per repository, in the order given.
+    pub scans: Vec<RepoScan>,
+    /// Per repository: image manifest digest → its config descriptor (for manifests read).
+    config_refs: Vec<HashMap<Digest, Descriptor>>,
+}
+
+/// Counts of the config step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ConfigStats {
+    /// Configs asked for.
+    pub needed: usize,
+    /// Served from the on-disk cache.
+    pub cached: usize,
+    /// Fetched from the registry.
+    pub fetched: usize,
+    /// Could not be read (the planner keeps those tags).
+    pub failed: usize,
+}
+
+/// Scans every repository: tags, digests, manifest graph.
+pub async fn scan(
+    repos: &[Arc<dyn Repository>],
+    concurrency: usize,
+    progress: &Progress,
+) -> Result<Scanned, Error> {
+    let limit = concurrency.max(1);
+    let lists: Vec<(usize, Result<Vec<String>, crate::registry::Error>)> =
+        futures_util::stream::iter(
+            repos
+                .iter()
+                .enumerate()
+                .map(|(i, r)| async move { (i, r.list_tags().await) }),
+        )
+        .buffer_unordered(limit)
+        .collect()
+        .await;
+    let mut tag_lists = vec![Vec::new(); repos.len()];
+    for (i, list) in lists {
+        tag_lists[i] = list.map_err(|source| Error::ListTags {
+            repo: repos[i].name().to_string(),
+            source,
+        })?;
+    }
+    progress.add_total(tag_lists.iter().map(|t| t.len() as u64).sum());
+
+    let mut scanned = Scanned {
+        scans: repos
+            .iter()
+            .map(|r| RepoScan {
+                repo: r.name().to_string(),
+                ..RepoScan::default()
+            })
+            .collect(),
+        config_refs: vec![HashMap::new(); repos.len()],
+    };
+
+    // One GET per tag: digest and manifest at once.
+    let jobs = tag_lists
+        .iter()
+        .enumerate()
+        .flat_map(|(i, tags)| tags.iter().map(move |t| (i, t.as_str())));
+    let fetched: Vec<(usize, &str, Result<Manifest, crate::registry::Error>)> =
+        futures_util::stream::iter(jobs.map(|(i, tag)| async move {
+            let m = repos[i].manifest(tag).await;
+            progress.inc(1);
+            (i, tag, m)
+        }))
+        .buffer_unordered(limit)
+        .collect()
+        .await;
+    let mut children_todo: Vec<(usize, Descriptor)> = Vec::new();
+    for (i, tag, result) in fetched {
+        let digest = match result {
+            Ok(m) => {
+                let d = m.digest.clone();
+                children_todo.extend(record(&mut scanned, i, m).into_iter().map(|c| (i, c)));
+                Ok(d)
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        scanned.scans[i].tags.push(ScannedTag {
+            name: tag.to_string(),
+            digest,
+        });
+    }
+
+    // Index children at any depth: nested indexes are read; image children are noted from
+    // their descriptor and read later only if the planner needs their config.
+    while !children_todo.is_empty() {
+        let mut read = Vec::new();
+        for (i, child) in children_todo.drain(..) {
+            let manifests = &mut scanned.scans[i].manifests;
+            if manifests.contains_key(&child.digest) {
+                continue;
+            }
+            manifests.insert(
+                child.digest.clone(),
+                ManifestFacts {
+                    media_type: child.media_type.clone(),
+                    ..ManifestFacts::default()
+                },
+            );
+            if crate::registry::model::media_type::is_index(&child.media_type) {
+                read.push((i, child.digest));
+            }
+        }
+        let results = fetch_manifests(repos, read, limit).await;
+        for (i, digest, result) in results {
+            match result {
+                Ok(m) => {
+                    children_todo.extend(record(&mut scanned, i, m).into_iter().map(|c| (i, c)))
+                }
+                Err(e) => note_error(&mut scanned.scans[i], &digest, e),
+            }
+        }
+    }
+
+    // Referrers, where the backend has the API: asked for every tagged manifest.
+    let mut asks = Vec::new();
+    for (i, repo) in repos.iter().enumerate() {
+        if !repo.capabilities().referrers_api {
+            continue;
+        }
+        let tagged: HashSet<&Digest> = scanned.scans[i]
+            .tags
+            .iter()
+            .filter_map(|t| t.digest.as_ref().ok())
+            .collect();
+        asks.extend(tagged.into_iter().map(|d| (i, d.clone())));
+    }
+    let answers: Vec<(
+        usize,
+        Digest,
+        Result<Vec<Descriptor>, crate::registry::Error>,
+    )> = futures_util::stream::iter(asks.into_iter().map(|(i, d)| async move {
+        let r = repos[i].referrers(&d).await;
+        (i, d, r)
+    }))
+    .buffer_unordered(limit)
+    .collect()
+    .await;
+    let mut unknown_referrers = Vec::new();
+    for (i, subject, answer) in answers {
+        let scan = &mut scanned.scans[i];
+        match answer {
+            Ok(list) => {
+                for r in list {
+                    link(scan, &subject, &r.digest);
+                    if !scan.manifests.contains_key(&r.digest) {
+                        unknown_referrers.push((i, r.digest));
+                    }
+                }
+            }
+            Err(e) => note_error(scan, &subject, e),
+        }
+    }
+    unknown_referrers.sort();
+    unknown_referrers.dedup();
+    for (i, digest, result) in fetch_manifests(repos, unknown_referrers, limit).await {
+        match result {
+            Ok(m) => {
+                // A referrer's own children (an attestation index) are not followed further:
+                // they live and die with the referrer.
+                record(&mut scanned, i, m);
+            }
+            Err(e) => note_error(&mut scanned.scans[i], &digest, e),
+        }
+    }
+
+    // Cosign's tag scheme names the subject in the tag.
+    for scan in &mut scanned.scans {
+        let links: Vec<(Digest, Digest)> = scan
+            .tags
+            .iter()
+            .filter_map(|t| Some((cosign_subject(&t.name)?, t.digest.clone().ok()?)))
+            .collect();
+        for (subject, sig) in links {
+            if scan.manifests.contains_key(&subject) {
+                link(scan, &subject, &sig);
+            }
+        }
+    }
+    for scan in &mut scanned.scans {
+        scan.tags.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    Ok(scanned)
+}
+
+/// Reads the configs the planner needs (`(repo index, image manifest digest)`), from the
+/// cache where it has them, and fills [`ManifestFacts::config`] (or `error`).
+pub async fn read_configs(
+    scanned: &mut Scanned,
+    repos: &[Arc<dyn Repository>],
+    needed: &[(usize, Digest)],
+    cache: &ConfigCache,
+    concurrency: usize,
+    progress: &Progress,
+) -> ConfigStats {
+    let limit = concurrency.max(1);
+    let mut stats = ConfigStats {
+        needed: needed.len(),
+        ..ConfigStats::default()
+    };
+    progress.add_total(needed.len() as u64);
+    // Image manifests not read yet (index children): read them for their config descriptor.
+    let missing: Vec<(usize, Digest)> = needed
+        .iter()
+        .filter(|(i, d)| !scanned.config_refs[*i].contains_key(d))
+        .cloned()
+        .collect();
+    for (i, digest, result) in fetch_manifests(repos, missing, limit).await {
+        match result {
+            Ok(m) => {
+                record(scanned, i, m);
+            }
+            Err(e) => note_error(&mut scanned.scans[i], &digest, e),
+        }
+    }
+    let mut fetch = Vec::new();
+    for (i, digest) in needed {
+        let Some(desc) = scanned.config_refs[*i].get(digest).cloned() else {
+            // Its manifest could not be read: the error is already noted.
+            stats.failed += 1;
+            progress.inc(1);
+            continue;
+        };
+        match cache.get(&desc.digest) {
+            Some(config) => {
+                stats.cached += 1;
+                progress.inc(1);
+                if let Some(f) = scanned.scans[*i].manifests.get_mut(digest) {
+                    f.config = Some(config);
+                }
+            }
+            None => fetch.push((*i, digest.clone(), desc)),
+        }
+    }
+    let results: Vec<_> =
+        futures_util::stream::iter(fetch.into_iter().map(|(i, digest, desc)| async move {
+            let r = repos[i].config(&desc).await;
+            progress.inc(1);
+            (i, digest, desc, r)
+        }))
+        .buffer_unordered(limit)
+        .collect()
+        .await;
+    for (i, digest, desc, result) in results {
+        match result {
+            Ok(config) => {
+                stats.fetched += 1;
+                cache.put(&desc.digest, &config);
+                if let Some(f) = scanned.scans[i].manifests.get_mut(&digest) {
+                    f.config = Some(config);
+                }
+            }
+            Err(e) => {
+                stats.failed += 1;
+                note_error(&mut scanned.scans[i], &digest, e);
+            }
+        }
+    }
+    stats
+}
+
+/// Records a manifest's facts; returns its children.
+fn record(scanned: &mut Scanned, i: usize, m: Manifest) -> Vec<Descriptor> {
+    if let Some(config) = m.config() {
+        scanned.config_refs[i].insert(m.digest.clone(), config.clone());
+    }
+    let scan = &mut scanned.scans[i];
+    let facts = scan.manifests.entry(m.digest.clone()).or_default();
+    facts.media_type = m.media_type.clone();
+    facts.children = m.children().iter().map(|c| c.digest.clone()).collect();
+    facts.error = None;
+    if let Some(subject) = &m.subject {
+        let subject = subject.digest.clone();
+        link(scan, &subject, &m.digest);
+    }
+    m.children().to_vec()
+}
+
+/// Records that `referrer` refers to `subject` (the subject's side only when the subject is
+/// in the scan: an orphaned referrer must not invent a manifest).
+fn link(scan: &mut RepoScan, subject: &Digest, referrer: &Digest) {
+    if let Some(s) = scan.manifests.get_mut(subject)
+        && !s.referrers.contains(referrer)
+    {
+        s.referrers.push(referrer.clone());
+    }
+    let r = scan.manifests.entry(referrer.clone()).or_default();
+    if r.subject.is_none() {
+        r.subject = Some(subject.clone());
+    }
+}
+
+fn note_error(scan: &mut RepoScan, digest: &Digest, e: crate::registry::Error) {
+    scan.manifests.entry(digest.clone()).or_default().error = Some(e.to_string());
+}
+
+async fn fetch_manifests(
+    repos: &[Arc<dyn Repository>],
+    list: Vec<(usize, Digest)>,
+    limit: usize,
+) -> Vec<(usize, Digest, Result<Manifest, crate::registry::Error>)> {
+    futures_util::stream::iter(list.into_iter().map(|(i, d)| async move {
+        let m = repos[i].manifest(d.as_str()).await;
+        (i, d, m)
+    }))
+    .buffer_unordered(limit)
+    .collect()
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::model::media_type;
+    use crate::registry::ocidir::OciDir;
+
+    fn image(dir: &OciDir, seed: &str, subject: Option<&Descriptor>) -> Vec<u8> {
+        let config = dir
+            .put_blob(
+                media_type::OCI_CONFIG,
+                format!(r#"{{"config":{{"Labels":{{"seed":"{seed}"}}}}}}"#).as_bytes(),
+            )
+            .unwrap();
+        let mut m = serde_json::json!({
+            "schemaVersion": 2, "mediaType": media_type::OCI_MANIFEST,
+            "config": config, "layers": [],
+        });
+        if let Some(s) = subject {
+            m["subject"] = serde_json::to_value(s).unwrap();
+        }
+        serde_json::to_vec(&m).unwrap()
+    }
+
+    fn desc(bytes: &[u8], media_type: &str) -> Descriptor {
+        Descriptor {
+            media_type: media_type.into(),
+            digest: Digest::of_bytes(bytes),
+            size: bytes.len() as u64,
+            platform: None,
+            artifact_type: None,
+            annotations: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn scan_finds_children_referrers_cosign_tags_and_caches_configs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OciDir::create(&tmp.path().join("layout")).unwrap();
+        let amd = image(&dir, "amd64", None);
+        let arm = image(&dir, "arm64", None);
+        let inner = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": media_type::OCI_INDEX,
+            "manifests": [desc(&arm, media_type::OCI_MANIFEST)],
+        }))
+        .unwrap();
+        dir.put_blob(media_type::OCI_MANIFEST, &amd).unwrap();
+        dir.put_blob(media_type::OCI_MANIFEST, &arm).unwrap();
+        dir.put_blob(media_type::OCI_INDEX, &inner).unwrap();
+        let outer = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": media_type::OCI_INDEX,
+            "manifests": [desc(&amd, media_type::OCI_MANIFEST), desc(&inner, media_type::OCI_INDEX)],
+        }))
+        .unwrap();
+        let multi = dir.put_manifest(&outer, Some("multi")).unwrap();
+        let single_bytes = image(&dir, "single", None);
+        let single = dir.put_manifest(&single_bytes, Some("single")).unwrap();
+        let sig_tag = format!("sha256-{}.sig", single.hex());
+        let sig = dir
+            .put_manifest(&image(&dir, "sig", None), Some(&sig_tag))
+            .unwrap();
+        let referrer = dir
+            .put_manifest(
+                &image(
+                    &dir,
+                    "sbom",
+                    Some(&desc(&single_bytes, media_type::OCI_MANIFEST)),
+                ),
+                None,
+            )
+            .unwrap();
+        let repos: Vec<Arc<dyn Repository>> = vec![Arc::new(
+            OciDir::open(dir.path().to_str().unwrap()).unwrap(),
+        )];
+
+        let mut scanned = scan(&repos, 4, &Progress::hidden()).await.unwrap();
+        let s = &scanned.scans[0];
+        let names: Vec<&str> = s.tags.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["multi", &sig_tag, "single"]);
+        let amd_d = Digest::of_bytes(&amd);
+        let arm_d = Digest::of_bytes(&arm);
+        let inner_d = Digest::of_bytes(&inner);
+        assert_eq!(
+            s.manifests[&multi].children,
+            [amd_d.clone(), inner_d.clone()]
+        );
+        assert_eq!(s.manifests[&inner_d].children, std::slice::from_ref(&arm_d));
+        assert!(s.manifests.contains_key(&arm_d));
+        let mut refs = s.manifests[&single].referrers.clone();
+        refs.sort();
+        let mut want = vec![sig.clone(), referrer.clone()];
+        want.sort();
+        assert_eq!(refs, want);
+        assert_eq!(s.manifests[&sig].subject.as_ref(), Some(&single));
+        assert_eq!(s.manifests[&referrer].subject.as_ref(), Some(&single));
+
+        let cache = ConfigCache::at(tmp.path().join("cache"));
+        let needed = vec![(0, single.clone()), (0, arm_d.clone())];
+        let stats = read_configs(
+            &mut scanned,
+            &repos,
+            &needed,
+            &cache,
+            4,
+            &Progress::hidden(),
+        )
+        .await;
+        assert_eq!((stats.fetched, stats.cached, stats.failed), (2, 0, 0));
+        let arm_cfg = scanned.scans[0].manifests[&arm_d].config.as_ref().unwrap();
+        assert_eq!(arm_cfg.labels["seed"], "arm64");
+
+        let mut again = scan(&repos, 4, &Progress::hidden()).await.unwrap();
+        let stats = read_configs(&mut again, &repos, &needed, &cache, 4, &Progress::hidden()).await;
+        assert_eq!((stats.fetched, stats.cached, stats.failed), (0, 2, 0));
+        assert_eq!(
+            again.scans[0].manifests[&single]
+                .config
+                .as_ref()
+                .unwrap()
+                .labels["seed"],
+            "single"
+        );
+    }
+}

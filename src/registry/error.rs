@@ -224,6 +224,14 @@ pub enum Error {
         /// What went wrong.
         why: String,
     },
+    /// An OCI image layout directory (`oci:PATH`) that could not be read or changed.
+    #[error("OCI layout `{path}`: {why}")]
+    Layout {
+        /// The layout directory.
+        path: String,
+        /// What went wrong, and what to do.
+        why: String,
+    },
 }
 
 impl Error {

@@ -1,48 +1,512 @@
 //! OCI image layout directories as a registry backend (`oci:PATH`).
+//!
+//! A layout is `oci-layout`, `index.json` and `blobs/<alg>/<hex>`. Tags are the
+//! `org.opencontainers.image.ref.name` annotations of `index.json` entries; an entry without
+//! that annotation keeps its manifest alive untagged (that is how referrers such as signatures
+//! live in a layout). Untag removes the annotation, delete removes every entry of a digest and
+//! then garbage-collects each blob no longer reachable from `index.json`. `index.json` is
+//! rewritten atomically (temp file + rename) under a lock, so a crash never leaves half a file.
 
-use super::Error;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::media_type;
+use super::{Capabilities, Descriptor, Digest, Error, ImageConfig, Manifest, UntagMethod};
+
+/// The annotation that names a tag in `index.json`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// An OCI image layout directory.
-pub struct OciDir;
+pub struct OciDir {
+    root: PathBuf,
+    name: String,
+    /// Serialises read-modify-write cycles of `index.json` within this process.
+    lock: Mutex<()>,
+}
+
+/// `index.json`, keeping fields berth does not know untouched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LayoutIndex {
+    schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+    #[serde(flatten)]
+    rest: BTreeMap<String, serde_json::Value>,
+}
 
 impl OciDir {
-    /// Opens the layout at `path`.
-    pub fn open(_path: &str) -> Result<OciDir, Error> {
-        todo!("cleanup helper")
+    /// Opens the layout at `path`; it must hold `oci-layout` and `index.json`.
+    pub fn open(path: &str) -> Result<OciDir, Error> {
+        let root = PathBuf::from(path);
+        let dir = OciDir {
+            name: format!("oci:{path}"),
+            root,
+            lock: Mutex::new(()),
+        };
+        for file in ["oci-layout", "index.json"] {
+            if !dir.root.join(file).is_file() {
+                return Err(dir.error(format!(
+                    "`{file}` is missing; point `oci:` at an OCI image layout directory \
+                     (for example one written by `skopeo copy ... oci:DIR`)"
+                )));
+            }
+        }
+        Ok(dir)
     }
+
+    /// Creates an empty layout at `path` (the directory may exist but must not hold a layout).
+    pub fn create(path: &Path) -> Result<OciDir, Error> {
+        let text = path.display().to_string();
+        let dir = OciDir {
+            name: format!("oci:{text}"),
+            root: path.to_path_buf(),
+            lock: Mutex::new(()),
+        };
+        if dir.root.join("index.json").exists() {
+            return Err(dir.error("a layout already exists here; open it instead".into()));
+        }
+        std::fs::create_dir_all(dir.root.join("blobs").join("sha256"))
+            .map_err(|e| dir.io_error("create `blobs/sha256`", &e))?;
+        std::fs::write(
+            dir.root.join("oci-layout"),
+            br#"{"imageLayoutVersion":"1.0.0"}"#,
+        )
+        .map_err(|e| dir.io_error("write `oci-layout`", &e))?;
+        dir.write_index(&LayoutIndex {
+            schema_version: 2,
+            media_type: Some(media_type::OCI_INDEX.to_string()),
+            manifests: Vec::new(),
+            rest: BTreeMap::new(),
+        })?;
+        Ok(dir)
+    }
+
+    /// The layout's directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// Stores a blob and returns its descriptor (media type as given).
+    pub fn put_blob(&self, media_type: &str, bytes: &[u8]) -> Result<Descriptor, Error> {
+        let digest = Digest::of_bytes(bytes);
+        let path = self.blob_path(&digest);
+        if !path.exists() {
+            write_atomic(&path, bytes).map_err(|e| self.io_error("write a blob", &e))?;
+        }
+        Ok(Descriptor {
+            media_type: media_type.to_string(),
+            digest,
+            size: bytes.len() as u64,
+            platform: None,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+        })
+    }
+
+    /// Stores a manifest blob and adds an `index.json` entry for it: tagged `tag`, or untagged
+    /// when `tag` is None (replacing any entry that had the same tag).
+    pub fn put_manifest(&self, bytes: &[u8], tag: Option<&str>) -> Result<Digest, Error> {
+        let manifest = Manifest::parse(bytes.to_vec(), None, None)?;
+        let mut desc = self.put_blob(&manifest.media_type, bytes)?;
+        desc.artifact_type = manifest.artifact_type.clone();
+        if let Some(tag) = tag {
+            desc.annotations
+                .insert(REF_NAME.to_string(), tag.to_string());
+        }
+        let _guard = self.lock.lock().expect("oci layout lock poisoned");
+        let mut index = self.read_index()?;
+        index.manifests.retain(|d| match tag {
+            Some(tag) => ref_name(d) != Some(tag),
+            None => !(d.digest == desc.digest && ref_name(d).is_none()),
+        });
+        index.manifests.push(desc);
+        self.write_index(&index)?;
+        Ok(manifest.digest)
+    }
+
+    fn error(&self, why: String) -> Error {
+        Error::Layout {
+            path: self.root.display().to_string(),
+            why,
+        }
+    }
+
+    fn not_found(&self, what: String) -> Error {
+        Error::NotFound {
+            host: self.name.clone(),
+            what,
+            detail: String::new(),
+        }
+    }
+
+    fn io_error(&self, what: &str, e: &std::io::Error) -> Error {
+        self.error(format!(
+            "could not {what}: {e}; check the path and its permissions"
+        ))
+    }
+
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(digest.algorithm())
+            .join(digest.hex())
+    }
+
+    fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, Error> {
+        std::fs::read(self.blob_path(digest)).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                self.not_found(format!("blob {digest}"))
+            } else {
+                self.io_error(&format!("read blob {digest}"), &e)
+            }
+        })
+    }
+
+    fn read_manifest(&self, digest: &Digest, media_type: Option<&str>) -> Result<Manifest, Error> {
+        let bytes = self.read_blob(digest)?;
+        if Digest::of_bytes(&bytes) != *digest {
+            return Err(self.error(format!(
+                "blob {digest} does not match its digest; the layout is corrupt"
+            )));
+        }
+        Manifest::parse(bytes, media_type, Some(digest.clone()))
+    }
+
+    fn read_index(&self) -> Result<LayoutIndex, Error> {
+        let bytes = std::fs::read(self.root.join("index.json"))
+            .map_err(|e| self.io_error("read `index.json`", &e))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| self.error(format!("`index.json` is not an OCI index: {e}")))
+    }
+
+    fn write_index(&self, index: &LayoutIndex) -> Result<(), Error> {
+        let bytes = serde_json::to_vec(index).expect("index.json serialises");
+        write_atomic(&self.root.join("index.json"), &bytes)
+            .map_err(|e| self.io_error("write `index.json`", &e))
+    }
+
+    /// The entry a tag names.
+    fn entry(&self, index: &LayoutIndex, tag: &str) -> Result<Descriptor, Error> {
+        index
+            .manifests
+            .iter()
+            .find(|d| ref_name(d) == Some(tag))
+            .cloned()
+            .ok_or_else(|| self.not_found(format!("tag `{tag}`")))
+    }
+
+    /// Every manifest reachable from `index.json` (entries, then index children at any
+    /// depth), with its media type. Children that cannot be read are skipped here; reading
+    /// them directly reports the error.
+    fn reachable_manifests(&self, index: &LayoutIndex) -> Vec<(Digest, Manifest)> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        let mut todo: Vec<Descriptor> = index.manifests.clone();
+        while let Some(desc) = todo.pop() {
+            if !seen.insert(desc.digest.clone()) {
+                continue;
+            }
+            if let Ok(m) = self.read_manifest(&desc.digest, Some(&desc.media_type)) {
+                todo.extend(m.children().iter().cloned());
+                out.push((desc.digest, m));
+            }
+        }
+        out
+    }
+
+    /// Removes every blob that `index.json` no longer reaches. A manifest that cannot be
+    /// read stops the collection: deleting blobs on partial knowledge could lose data.
+    fn collect_garbage(&self, index: &LayoutIndex) -> Result<usize, Error> {
+        let mut live: HashSet<Digest> = HashSet::new();
+        let mut todo: Vec<Descriptor> = index.manifests.clone();
+        while let Some(desc) = todo.pop() {
+            if !live.insert(desc.digest.clone()) {
+                continue;
+            }
+            let m = self.read_manifest(&desc.digest, Some(&desc.media_type))?;
+            match &m.kind {
+                super::ManifestKind::Index { manifests } => todo.extend(manifests.iter().cloned()),
+                super::ManifestKind::Image { config, layers } => {
+                    live.insert(config.digest.clone());
+                    live.extend(layers.iter().map(|l| l.digest.clone()));
+                }
+            }
+        }
+        let mut removed = 0;
+        let blobs = self.root.join("blobs");
+        let algorithms =
+            std::fs::read_dir(&blobs).map_err(|e| self.io_error("list `blobs`", &e))?;
+        for alg in algorithms {
+            let alg = alg.map_err(|e| self.io_error("list `blobs`", &e))?;
+            let alg_name = alg.file_name().to_string_lossy().into_owned();
+            let entries = std::fs::read_dir(alg.path())
+                .map_err(|e| self.io_error(&format!("list `blobs/{alg_name}`"), &e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| self.io_error("list blobs", &e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Ok(digest) = Digest::parse(&format!("{alg_name}:{name}")) else {
+                    // Not a blob (a temp file of another writer, say): not ours to remove.
+                    continue;
+                };
+                if !live.contains(&digest) {
+                    std::fs::remove_file(entry.path())
+                        .map_err(|e| self.io_error(&format!("remove blob {digest}"), &e))?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The tag of an `index.json` entry.
+fn ref_name(d: &Descriptor) -> Option<&str> {
+    d.annotations.get(REF_NAME).map(String::as_str)
+}
+
+/// Writes `bytes` to `path` through a temp file in the same directory and a rename, so
+/// readers see the old or the new content, never a mix.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".berth-")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 #[async_trait::async_trait]
 impl super::Repository for OciDir {
     fn name(&self) -> &str {
-        todo!()
+        &self.name
     }
-    fn capabilities(&self) -> super::Capabilities {
-        todo!()
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            tag_delete: true,
+            dummy_untag: false,
+            manifest_delete: true,
+            referrers_api: true,
+        }
     }
+
     async fn list_tags(&self) -> Result<Vec<String>, Error> {
-        todo!()
+        let index = self.read_index()?;
+        let mut tags: Vec<String> = index
+            .manifests
+            .iter()
+            .filter_map(|d| ref_name(d).map(str::to_string))
+            .collect();
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
     }
-    async fn manifest(&self, _reference: &str) -> Result<super::Manifest, Error> {
-        todo!()
+
+    async fn manifest(&self, reference: &str) -> Result<Manifest, Error> {
+        if let Ok(digest) = Digest::parse(reference) {
+            return self.read_manifest(&digest, None);
+        }
+        let entry = self.entry(&self.read_index()?, reference)?;
+        self.read_manifest(&entry.digest, Some(&entry.media_type))
     }
-    async fn resolve_digest(&self, _tag: &str) -> Result<super::Digest, Error> {
-        todo!()
+
+    async fn resolve_digest(&self, tag: &str) -> Result<Digest, Error> {
+        Ok(self.entry(&self.read_index()?, tag)?.digest)
     }
-    async fn config(&self, _config: &super::Descriptor) -> Result<super::ImageConfig, Error> {
-        todo!()
+
+    async fn config(&self, config: &Descriptor) -> Result<ImageConfig, Error> {
+        ImageConfig::parse(&self.read_blob(&config.digest)?)
     }
-    async fn referrers(&self, _subject: &super::Digest) -> Result<Vec<super::Descriptor>, Error> {
-        todo!()
+
+    async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>, Error> {
+        let index = self.read_index()?;
+        Ok(self
+            .reachable_manifests(&index)
+            .into_iter()
+            .filter(|(_, m)| m.subject.as_ref().is_some_and(|s| s.digest == *subject))
+            .map(|(digest, m)| Descriptor {
+                media_type: m.media_type.clone(),
+                digest,
+                size: m.bytes.len() as u64,
+                platform: None,
+                artifact_type: m.artifact_type.clone().or_else(|| {
+                    m.config()
+                        .map(|c| c.media_type.clone())
+                        .filter(|t| t != media_type::OCI_EMPTY)
+                }),
+                annotations: m.annotations.clone(),
+            })
+            .collect())
     }
-    async fn delete_manifest(&self, _digest: &super::Digest) -> Result<(), Error> {
-        todo!()
+
+    async fn delete_manifest(&self, digest: &Digest) -> Result<(), Error> {
+        let _guard = self.lock.lock().expect("oci layout lock poisoned");
+        let mut index = self.read_index()?;
+        let before = index.manifests.len();
+        index.manifests.retain(|d| d.digest != *digest);
+        if index.manifests.len() == before {
+            return Err(self.not_found(format!(
+                "manifest {digest} as an `index.json` entry (it is gone, or only a child of \
+                 an index)"
+            )));
+        }
+        self.write_index(&index)?;
+        let removed = self.collect_garbage(&index)?;
+        tracing::debug!(layout = %self.name, %digest, removed, "deleted manifest, collected blobs");
+        Ok(())
     }
-    async fn untag(
-        &self,
-        _tag: &str,
-        _current: &super::Manifest,
-    ) -> Result<super::UntagMethod, Error> {
-        todo!()
+
+    async fn untag(&self, tag: &str, current: &Manifest) -> Result<UntagMethod, Error> {
+        let _guard = self.lock.lock().expect("oci layout lock poisoned");
+        let mut index = self.read_index()?;
+        let Some(pos) = index
+            .manifests
+            .iter()
+            .position(|d| ref_name(d) == Some(tag))
+        else {
+            return Err(self.not_found(format!("tag `{tag}`")));
+        };
+        if index.manifests[pos].digest != current.digest {
+            return Err(self.error(format!(
+                "tag `{tag}` now points at {}, not {}; it was left alone",
+                index.manifests[pos].digest, current.digest
+            )));
+        }
+        // The manifest stays: if no other entry holds it, this entry stays without its tag.
+        let others = index
+            .manifests
+            .iter()
+            .enumerate()
+            .any(|(i, d)| i != pos && d.digest == current.digest);
+        if others {
+            index.manifests.remove(pos);
+        } else {
+            index.manifests[pos].annotations.remove(REF_NAME);
+        }
+        self.write_index(&index)?;
+        Ok(UntagMethod::TagDelete)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Repository;
+
+    fn image(dir: &OciDir, seed: &str, subject: Option<&Descriptor>) -> Vec<u8> {
+        let config = dir
+            .put_blob(
+                media_type::OCI_CONFIG,
+                format!(r#"{{"created":"2026-01-01T00:00:00Z","config":{{"Labels":{{"seed":"{seed}"}}}}}}"#)
+                    .as_bytes(),
+            )
+            .unwrap();
+        let layer = dir
+            .put_blob(
+                "application/vnd.oci.image.layer.v1.tar",
+                format!("layer {seed}").as_bytes(),
+            )
+            .unwrap();
+        let mut m = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_type::OCI_MANIFEST,
+            "config": config,
+            "layers": [layer],
+        });
+        if let Some(s) = subject {
+            m["subject"] = serde_json::to_value(s).unwrap();
+        }
+        serde_json::to_vec(&m).unwrap()
+    }
+
+    fn blob_count(dir: &OciDir) -> usize {
+        std::fs::read_dir(dir.path().join("blobs/sha256"))
+            .unwrap()
+            .count()
+    }
+
+    #[tokio::test]
+    async fn tags_resolve_and_untag_keeps_the_manifest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OciDir::create(&tmp.path().join("l")).unwrap();
+        let bytes = image(&dir, "a", None);
+        let d = dir.put_manifest(&bytes, Some("v1")).unwrap();
+        dir.put_manifest(&bytes, Some("latest")).unwrap();
+        let dir = OciDir::open(dir.path().to_str().unwrap()).unwrap();
+        assert_eq!(dir.list_tags().await.unwrap(), ["latest", "v1"]);
+        assert_eq!(dir.resolve_digest("v1").await.unwrap(), d);
+        let m = dir.manifest("v1").await.unwrap();
+        assert_eq!(m.bytes, bytes);
+        let cfg = dir.config(m.config().unwrap()).await.unwrap();
+        assert_eq!(cfg.labels["seed"], "a");
+
+        dir.untag("v1", &m).await.unwrap();
+        assert_eq!(dir.list_tags().await.unwrap(), ["latest"]);
+        dir.untag("latest", &m).await.unwrap();
+        assert!(dir.list_tags().await.unwrap().is_empty());
+        // The manifest survives untagged, with its blobs.
+        assert_eq!(dir.manifest(d.as_str()).await.unwrap().bytes, bytes);
+        assert_eq!(blob_count(&dir), 3);
+        assert!(dir.resolve_digest("v1").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn delete_collects_unreachable_blobs_and_keeps_shared_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OciDir::create(tmp.path()).unwrap();
+        let a = dir
+            .put_manifest(&image(&dir, "a", None), Some("a"))
+            .unwrap();
+        let b_bytes = image(&dir, "b", None);
+        let b = dir.put_manifest(&b_bytes, Some("b")).unwrap();
+        let b_desc = Descriptor {
+            media_type: media_type::OCI_MANIFEST.into(),
+            digest: b.clone(),
+            size: b_bytes.len() as u64,
+            platform: None,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+        };
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": media_type::OCI_INDEX, "manifests": [b_desc],
+        }))
+        .unwrap();
+        dir.put_manifest(&index, Some("multi")).unwrap();
+        let sig = dir
+            .put_manifest(&image(&dir, "sig", Some(&b_desc)), None)
+            .unwrap();
+        assert_eq!(blob_count(&dir), 3 * 3 + 1);
+
+        let refs = dir.referrers(&b).await.unwrap();
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].digest, sig);
+        assert!(dir.referrers(&a).await.unwrap().is_empty());
+
+        dir.delete_manifest(&a).await.unwrap();
+        assert_eq!(dir.list_tags().await.unwrap(), ["b", "multi"]);
+        assert_eq!(blob_count(&dir), 2 * 3 + 1);
+        // `b` goes as a tag, but the index `multi` still holds it: its blobs stay.
+        dir.delete_manifest(&b).await.unwrap();
+        assert_eq!(blob_count(&dir), 2 * 3 + 1);
+        assert!(dir.manifest(b.as_str()).await.is_ok());
+        assert!(dir.delete_manifest(&a).await.is_err());
+        let raw = std::fs::read_to_string(dir.path().join("index.json")).unwrap();
+        assert!(!raw.contains(a.hex()), "index.json still names {a}");
+    }
+
+    #[test]
+    fn open_explains_a_missing_layout() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = OciDir::open(tmp.path().to_str().unwrap()).err().unwrap();
+        assert!(err.to_string().contains("oci-layout"), "{err}");
     }
 }

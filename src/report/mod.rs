@@ -1,6 +1,10 @@
 //! Everything berth prints: logs (tracing, stderr), reports (stdout), fatal errors, progress.
 //! The only module that writes to stdout or stderr.
 
+pub mod cleanup;
+pub mod progress;
+pub mod tags;
+
 use std::io::Write;
 
 use tracing_subscriber::EnvFilter;

@@ -2,6 +2,7 @@
 //! the `cli` structs; nothing after it knows about clap. Precedence: flag > env > file > default.
 
 pub mod ci_env;
+pub mod cleanup;
 
 use std::time::Duration;
 

@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
 pub mod registry;
 pub mod seed;
 mod token;
@@ -17,6 +18,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 
+#[allow(unused_imports)]
+pub use proxy::{Fault, FaultProxy, Match, ProxiedRequest};
 #[allow(unused_imports)]
 pub use registry::{Auth, PASSWORD, Request, TestRegistry, USER};
 #[allow(unused_imports)]

@@ -269,6 +269,12 @@ pub struct Seeder {
 impl Seeder {
     /// A seeder for `registry`, authenticating as the test user when the registry needs it.
     pub fn new(registry: &TestRegistry) -> Seeder {
+        Self::via(registry, &registry.url())
+    }
+
+    /// A seeder for `registry` that sends its requests to `base_url` instead (e.g. a
+    /// [`super::FaultProxy`] in front of it).
+    pub fn via(registry: &TestRegistry, base_url: &str) -> Seeder {
         let auth = match registry.auth() {
             Auth::None => SeedAuth::None,
             Auth::Htpasswd => SeedAuth::Basic,
@@ -285,7 +291,7 @@ impl Seeder {
                 .pool_max_idle_per_host(CONCURRENCY)
                 .build()
                 .expect("build the seeder's HTTP client"),
-            base: registry.url(),
+            base: base_url.trim_end_matches('/').to_string(),
             auth,
             tokens: Mutex::new(HashMap::new()),
             known_blobs: Mutex::new(HashSet::new()),
