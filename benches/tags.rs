@@ -29,7 +29,10 @@ fn main() {
         .map(|i| {
             let spec = ImageSpec::new(&format!("image-{}", i % DIGESTS))
                 .created("2026-01-01T00:00:00Z")
-                .label("org.opencontainers.image.revision", &format!("{:040x}", i % DIGESTS));
+                .label(
+                    "org.opencontainers.image.revision",
+                    &format!("{:040x}", i % DIGESTS),
+                );
             (format!("tag-{i:05}"), spec)
         })
         .collect();
@@ -65,11 +68,22 @@ fn main() {
     let berth_rate = TAGS as f64 / berth_secs;
 
     let skopeo = |args: &[&str]| {
-        let out = Command::new("skopeo").args(args).output().expect("run skopeo");
-        assert!(out.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("skopeo")
+            .args(args)
+            .output()
+            .expect("run skopeo");
+        assert!(
+            out.status.success(),
+            "skopeo {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     let started = Instant::now();
-    skopeo(&["list-tags", "--tls-verify=false", &format!("docker://{repo}")]);
+    skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{repo}"),
+    ]);
     for i in (0..TAGS).step_by(TAGS / SKOPEO_SAMPLE).take(SKOPEO_SAMPLE) {
         skopeo(&[
             "inspect",
@@ -97,5 +111,8 @@ fn main() {
     println!(
         "skopeo list-tags + inspect --raw: {SKOPEO_SAMPLE} sampled tags in {skopeo_secs:.2}s = {skopeo_rate:.1} tags/s (one process per tag)"
     );
-    println!("berth / skopeo throughput: {:.1}x", berth_rate / skopeo_rate);
+    println!(
+        "berth / skopeo throughput: {:.1}x",
+        berth_rate / skopeo_rate
+    );
 }

@@ -160,25 +160,28 @@ fn mode(path: &Path) -> u32 {
 
 /// skopeo, an independent client, inspects `image` with `authfile` only.
 fn skopeo_inspect(authfile: &Path, image: &str) -> harness::Output {
-    let empty_home = harness::temp_dir();
-    run(Command::new("skopeo")
+    run(harness::skopeo()
         .args(["inspect", "--tls-verify=false", "--authfile"])
         .arg(authfile)
-        .arg(format!("docker://{image}"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", empty_home.path())
-        .env("XDG_RUNTIME_DIR", empty_home.path()))
+        .arg(format!("docker://{image}")))
 }
 
-/// berth's own registry client lists the tags with the written config.
-async fn berth_lists_tags(config_dir: &Path, repo: &str) -> Result<Vec<String>, String> {
-    let connector = berth::registry::Connector::new(berth::registry::RegistryOptions {
-        docker_config: Some(config_dir.to_path_buf()),
-        ..Default::default()
-    });
-    let repo = connector.open(repo).map_err(|e| e.to_string())?;
-    repo.list_tags().await.map_err(|e| e.to_string())
+/// `berth tags REPO` with `DOCKER_CONFIG` set to the written config: berth itself gets in.
+fn berth_lists_tags(config_dir: &Path, repo: &str) -> Result<Vec<String>, String> {
+    let out = run(berth()
+        .args(["tags", repo, "--output", "json"])
+        .env("DOCKER_CONFIG", config_dir));
+    if out.code != 0 {
+        return Err(out.stderr);
+    }
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).map_err(|e| e.to_string())?;
+    let tags = report["tags"]
+        .as_array()
+        .ok_or_else(|| format!("no `tags` array in {}", out.stdout))?;
+    Ok(tags
+        .iter()
+        .filter_map(|t| t["tag"].as_str().map(str::to_string))
+        .collect())
 }
 
 async fn private_image(registry: &TestRegistry, repo: &str) {
@@ -245,9 +248,7 @@ async fn github_job_reaches_the_private_image(auth: Auth) {
     let empty = temp.path().join("empty.json");
     fs::write(&empty, "{}").unwrap();
     assert_ne!(skopeo_inspect(&empty, &image).code, 0);
-    let tags = berth_lists_tags(&job_dir, &format!("{}/octo-org/app", registry.host()))
-        .await
-        .unwrap();
+    let tags = berth_lists_tags(&job_dir, &format!("{}/octo-org/app", registry.host())).unwrap();
     assert_eq!(tags, vec!["v1".to_string()]);
 
     // --cleanup removes exactly that directory.
@@ -336,7 +337,7 @@ async fn gitlab_job_with_as_file_in_token_mode() {
     let inspected = skopeo_inspect(&job_dir.join("config.json"), &format!("{image_repo}:v1"));
     assert_eq!(inspected.code, 0, "skopeo: {}", inspected.stderr);
     assert_eq!(
-        berth_lists_tags(&job_dir, &image_repo).await.unwrap(),
+        berth_lists_tags(&job_dir, &image_repo).unwrap(),
         vec!["v1".to_string()]
     );
 }
@@ -515,7 +516,7 @@ async fn a_users_creds_store_is_never_written_and_does_not_shadow_the_login() {
     let image = format!("{}/octo-org/app:v1", registry.host());
     let inspected = skopeo_inspect(&job_dir.join("config.json"), &image);
     assert_eq!(inspected.code, 0, "skopeo: {}", inspected.stderr);
-    let tags = berth_lists_tags(&job_dir, &format!("{}/octo-org/app", registry.host())).await;
+    let tags = berth_lists_tags(&job_dir, &format!("{}/octo-org/app", registry.host()));
     assert_eq!(tags, Ok(vec!["v1".to_string()]));
 }
 

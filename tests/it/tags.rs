@@ -65,7 +65,9 @@ async fn text_and_json_reports() {
     });
 
     // The env twin of the argument works too.
-    let env = run(berth().args(["tags", "-o", "json"]).env("BERTH_REPO", &repo));
+    let env = run(berth()
+        .args(["tags", "-o", "json"])
+        .env("BERTH_REPO", &repo));
     assert_eq!(env.stdout, json.stdout);
 }
 
@@ -92,7 +94,11 @@ async fn credentials_from_a_docker_credential_helper() {
     let helper = bin.join("docker-credential-fake");
     std::fs::write(&helper, script).unwrap();
     std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let repo = format!("{}/h/app", registry.host());
 
     for config in [
@@ -118,13 +124,21 @@ async fn credentials_from_a_docker_credential_helper() {
     std::fs::write(docker.join("config.json"), r#"{"credsStore":"missing"}"#).unwrap();
     let out = run(berth().args(["tags", &repo]).env("DOCKER_CONFIG", &docker));
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("docker-credential-missing"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("docker-credential-missing"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn bad_reference_is_a_usage_error() {
     let out = run(berth().args(["tags", "localhost:5000/Team/App"]));
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("`localhost:5000/Team/App`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`localhost:5000/Team/App`"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("lowercase"), "{}", out.stderr);
 }
