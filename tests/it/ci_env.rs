@@ -234,6 +234,15 @@ async fn github_job_reaches_the_private_image(auth: Auth) {
     assert!(github_env.contains("DOCKER_CONFIG<<ghadelimiter_"));
     assert!(github_env.contains(&format!("\n{}\nghadelimiter_", job_dir.display())));
     let outputs = fs::read_to_string(temp.path().join("github_output")).unwrap();
+    // The user's own BERTH_REPO is not re-exported, but it is the `repo` output.
+    assert!(outputs.contains(&format!(
+        "\n{}/octo-org/app\nghadelimiter_",
+        registry.host()
+    )));
+    assert!(
+        outputs.starts_with("docker-config<<ghadelimiter_"),
+        "{outputs}"
+    );
     assert!(outputs.contains(&format!(
         "\n{host}/octo-org/app:sha-1a2b3c4\n{host}/octo-org/app:feature-login-1a2b3c4\n",
         host = registry.host()
@@ -709,4 +718,50 @@ fn login_errors_say_what_went_wrong_and_store_nothing() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("cannot reach"), "{}", out.stderr);
     assert!(!config_dir.join("config.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_auth_config_is_used_when_it_is_all_there_is() {
+    use base64::Engine;
+    let registry = TestRegistry::start(Auth::Htpasswd);
+    private_image(&registry, "auth-config/app").await;
+    let temp = harness::temp_dir();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    let auth_config = format!(
+        r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#,
+        registry.host()
+    );
+    let job = |extra: &[&str], auth_config: Option<&str>| {
+        let mut cmd = berth();
+        cmd.args(["ci-env", "generic", "--no-login"])
+            .args(extra)
+            .env("TMPDIR", temp.path())
+            .env("BERTH_GIT_SHA", SHA);
+        if let Some(text) = auth_config {
+            cmd.env("DOCKER_AUTH_CONFIG", text);
+        }
+        run(&mut cmd)
+    };
+    // No ~/.docker/config.json (fresh HOME): DOCKER_AUTH_CONFIG is used without the flag.
+    let out = job(&[], Some(&auth_config));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        !out.stdout.contains(&auth),
+        "the script leaks the auth config"
+    );
+    let job_dir = only_dir(temp.path());
+    let image = format!("{}/auth-config/app:v1", registry.host());
+    let inspected = skopeo_inspect(&job_dir.join("config.json"), &image);
+    assert_eq!(inspected.code, 0, "skopeo: {}", inspected.stderr);
+    assert_eq!(mode(&job_dir.join("config.json")), 0o600);
+    fs::remove_dir_all(&job_dir).unwrap();
+    // The flag without the variable is a usage error that says what to set.
+    let out = job(&["--use-docker-auth-config"], None);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("DOCKER_AUTH_CONFIG is empty"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read_dir(temp.path()).unwrap().count(), 0);
 }
