@@ -113,11 +113,8 @@ fn github_env(registry: &TestRegistry, temp: &Path, token: &str) -> Vec<(String,
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .chain([
-        // The job pushes to the test registry instead of ghcr.io.
-        (
-            "BERTH_REPO".to_string(),
-            format!("{}/octo-org/app", registry.host()),
-        ),
+        // The test registry stands in for ghcr.io.
+        ("BERTH_CI_REGISTRY".to_string(), registry.host()),
         (
             "RUNNER_TEMP".to_string(),
             temp.join("runner").display().to_string(),
@@ -210,12 +207,11 @@ async fn github_job_reaches_the_private_image(auth: Auth) {
     for file in fs::read_dir(&job_dir).unwrap() {
         assert_eq!(mode(&file.unwrap().path()), 0o600);
     }
-    // The user's own BERTH_REPO is left alone, and the script says so.
-    assert!(!env.contains_key("BERTH_REPO"));
-    assert!(
-        out.stdout
-            .contains("# BERTH_REPO is already set; left alone")
+    assert_eq!(
+        env["BERTH_REPO"],
+        format!("{}/octo-org/app", registry.host())
     );
+    assert_eq!(env["BERTH_CONTAINER_REGISTRY"], "github");
     assert_eq!(env["BERTH_GIT_SHA"], SHA);
     assert_eq!(env["BERTH_GIT_REF"], "refs/heads/feature/Login");
     assert_eq!(env["BERTH_GIT_REF_SLUG"], "feature-login");
@@ -234,7 +230,6 @@ async fn github_job_reaches_the_private_image(auth: Auth) {
     assert!(github_env.contains("DOCKER_CONFIG<<ghadelimiter_"));
     assert!(github_env.contains(&format!("\n{}\nghadelimiter_", job_dir.display())));
     let outputs = fs::read_to_string(temp.path().join("github_output")).unwrap();
-    // The user's own BERTH_REPO is not re-exported, but it is the `repo` output.
     assert!(outputs.contains(&format!(
         "\n{}/octo-org/app\nghadelimiter_",
         registry.host()
