@@ -40,14 +40,15 @@ impl From<ExitStatus> for ExitCode {
 ///
 /// Commands return `anyhow::Error`; wrapping a cause in `Failure` picks a status other than
 /// the default `Error` (1), for example `Usage` for a bad `berth.yaml` or `Refused` for a guard.
+/// Its message is the cause's whole chain; the cause is deliberately not exposed as `source()`,
+/// so that printing the chain of a `Failure` does not repeat every line.
 #[derive(Debug, thiserror::Error)]
-#[error("{source:#}")]
+#[error("{cause:#}")]
 pub struct Failure {
     /// The status to exit with.
     pub status: ExitStatus,
     /// What went wrong.
-    #[source]
-    pub source: anyhow::Error,
+    pub cause: anyhow::Error,
 }
 
 impl Failure {
@@ -55,7 +56,7 @@ impl Failure {
     pub fn new(status: ExitStatus, source: impl Into<anyhow::Error>) -> Self {
         Failure {
             status,
-            source: source.into(),
+            cause: source.into(),
         }
     }
 }
