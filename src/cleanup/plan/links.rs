@@ -1,0 +1,298 @@
+//! Ties each tag to git (DESIGN §2): protected → cosign signature → live ref → commit
+//! template → labels (dead ref, revision) → unlinked. The first that applies wins.
+
+use std::collections::HashMap;
+
+use super::graph::{Graph, LabelValue, Missing};
+use crate::git::{GitFacts, PrefixMatch, RefKind};
+use crate::policy::CleanupConfig;
+use crate::policy::slug::SlugStyle;
+use crate::policy::templates::{RefPart, Template};
+use crate::registry::Digest;
+
+/// The label that records the ref an image was built for (`ci-env`'s `BERTH_IMAGE_LABELS`).
+pub const REF_LABEL: &str = "berth.git.ref";
+/// Labels that record the commit an image was built from, in the order they are trusted.
+pub const REVISION_LABELS: [&str; 3] = [
+    "org.opencontainers.image.revision",
+    "vcs-ref",
+    "org.label-schema.vcs-ref",
+];
+
+/// How a commit was named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Via {
+    /// By a tag template.
+    Template(String),
+    /// By an image label.
+    Label(&'static str),
+}
+
+impl Via {
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Via::Template(t) => format!("tag template `{t}`"),
+            Via::Label(l) => format!("label {l}"),
+        }
+    }
+}
+
+/// A ref as a label names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct NamedRef {
+    /// `None` when the label gave a bare name (branch or tag).
+    pub(super) kind: Option<RefKind>,
+    pub(super) name: String,
+}
+
+impl NamedRef {
+    /// Reads `refs/heads/X`, `refs/tags/X`, `refs/pull/N/…`, `refs/merge-requests/N/…`, or a
+    /// bare name.
+    pub(super) fn parse(value: &str) -> NamedRef {
+        let pr = |rest: &str| {
+            rest.split('/')
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .map(|n| NamedRef {
+                    kind: Some(RefKind::PullRequest(n)),
+                    name: n.to_string(),
+                })
+        };
+        if let Some(b) = value.strip_prefix("refs/heads/") {
+            return NamedRef {
+                kind: Some(RefKind::Branch),
+                name: b.to_string(),
+            };
+        }
+        if let Some(t) = value.strip_prefix("refs/tags/") {
+            return NamedRef {
+                kind: Some(RefKind::Tag),
+                name: t.to_string(),
+            };
+        }
+        if let Some(found) = value
+            .strip_prefix("refs/pull/")
+            .or_else(|| value.strip_prefix("refs/merge-requests/"))
+            .and_then(pr)
+        {
+            return found;
+        }
+        NamedRef {
+            kind: None,
+            name: value.to_string(),
+        }
+    }
+
+    /// `branch feature/x`, `git tag v1`, `pull request #3`, or the bare name.
+    pub(super) fn describe(&self) -> String {
+        match self.kind {
+            Some(RefKind::Branch) => format!("branch {}", self.name),
+            Some(RefKind::Tag) => format!("git tag {}", self.name),
+            Some(RefKind::PullRequest(n)) => format!("pull request #{n}"),
+            None => format!("ref {}", self.name),
+        }
+    }
+}
+
+/// The link of one tag, before policies judge commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Link {
+    /// The tag did not resolve to a digest.
+    Unresolved(String),
+    /// Matches `keep.tags`.
+    Protected(String),
+    /// A cosign `sha256-<hex>.sig|.att|.sbom` tag: follows its subject.
+    Signature(Digest),
+    /// The tag form of a live ref a policy selects (or an open pull request).
+    LiveRef(u32),
+    /// The tag form of several live refs.
+    AmbiguousRef(Vec<u32>),
+    /// The image was built for a ref that no longer exists, and the tag is its tag form.
+    DeadRef(NamedRef),
+    /// Names a reachable commit.
+    Commit(u32, Via),
+    /// Names a commit no live ref reaches (any more).
+    CommitGone(String, Via),
+    /// A prefix that fits several commits, or templates/labels that disagree.
+    CommitAmbiguous(String, Via),
+    /// Nothing ties the tag to git.
+    Unlinked,
+    /// A fact needed to link the tag is missing.
+    Missing(Missing),
+}
+
+/// Tag forms of the live refs, and which refs are selected.
+pub(super) struct RefForms {
+    forms: HashMap<String, Vec<u32>>,
+}
+
+impl RefForms {
+    pub(super) fn new(git: &GitFacts, templates: &[Template]) -> RefForms {
+        let mut forms: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, r) in git.refs.iter().enumerate() {
+            for t in templates.iter().filter(|t| t.commit_len().is_none()) {
+                for style in SlugStyle::ALL {
+                    if let Some(form) = t.render(None, Some((r.kind, &r.name)), style) {
+                        let refs = forms.entry(form).or_default();
+                        if !refs.contains(&(i as u32)) {
+                            refs.push(i as u32);
+                        }
+                    }
+                }
+            }
+        }
+        RefForms { forms }
+    }
+
+    fn refs_of(&self, tag: &str) -> &[u32] {
+        self.forms.get(tag).map_or(&[], |v| v.as_slice())
+    }
+}
+
+/// The subject of a cosign-scheme tag (`sha256-<hex>.sig|.att|.sbom`).
+pub fn cosign_subject(tag: &str) -> Option<Digest> {
+    let (stem, suffix) = tag.rsplit_once('.')?;
+    if !matches!(suffix, "sig" | "att" | "sbom") {
+        return None;
+    }
+    let (alg, hex) = stem.split_once('-')?;
+    Digest::parse(&format!("{alg}:{hex}")).ok()
+}
+
+/// Everything [`classify`] reads besides the tag.
+pub(super) struct Linker<'a> {
+    pub(super) git: &'a GitFacts,
+    pub(super) config: &'a CleanupConfig,
+    pub(super) forms: &'a RefForms,
+    /// Per ref: selected by a policy (open pull requests always count).
+    pub(super) live: &'a [bool],
+}
+
+impl Linker<'_> {
+    /// The link of `tag` (resolved to `digest`).
+    pub(super) fn classify(
+        &self,
+        graph: &mut Graph<'_>,
+        tag: &str,
+        digest: &Result<Digest, String>,
+    ) -> Link {
+        if let Some(p) = self.config.protection(tag) {
+            return Link::Protected(p.as_str().to_string());
+        }
+        let digest = match digest {
+            Ok(d) => d,
+            Err(e) => return Link::Unresolved(e.clone()),
+        };
+        if let Some(subject) = cosign_subject(tag) {
+            return Link::Signature(subject);
+        }
+        match self.forms.refs_of(tag) {
+            [] => {}
+            [one] => {
+                if self.live[*one as usize] {
+                    return Link::LiveRef(*one);
+                }
+            }
+            many => return Link::AmbiguousRef(many.to_vec()),
+        }
+        if let Some(link) = self.by_templates(tag) {
+            return link;
+        }
+        self.by_labels(graph, tag, digest)
+    }
+
+    fn by_templates(&self, tag: &str) -> Option<Link> {
+        let mut found: Option<Link> = None;
+        for t in &self.config.templates {
+            let Some(hex) = t.match_commit(tag) else {
+                continue;
+            };
+            let link = self.lookup(hex, Via::Template(t.as_str().to_string()));
+            match (&found, &link) {
+                (None, _) => found = Some(link),
+                // Templates that read the tag as different commits: do not guess.
+                (Some(Link::Commit(a, _)), Link::Commit(b, _)) if a != b => {
+                    return Some(Link::CommitAmbiguous(
+                        hex.to_string(),
+                        Via::Template(t.as_str().to_string()),
+                    ));
+                }
+                // A template that finds the commit beats one that does not.
+                (Some(Link::CommitGone(..)), Link::Commit(..) | Link::CommitAmbiguous(..)) => {
+                    found = Some(link)
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+
+    fn lookup(&self, hex: &str, via: Via) -> Link {
+        match self.git.commits.find_prefix(hex) {
+            PrefixMatch::One(c) => Link::Commit(c, via),
+            PrefixMatch::None => Link::CommitGone(hex.to_string(), via),
+            PrefixMatch::Ambiguous => Link::CommitAmbiguous(hex.to_string(), via),
+        }
+    }
+
+    fn by_labels(&self, graph: &mut Graph<'_>, tag: &str, digest: &Digest) -> Link {
+        match graph.label(digest, &[REF_LABEL]) {
+            Err(m) => return Link::Missing(m),
+            Ok((_, LabelValue::One(value))) => {
+                let named = NamedRef::parse(&value);
+                if !self.exists(&named) && self.is_form_of(tag, &named) {
+                    return Link::DeadRef(named);
+                }
+            }
+            Ok(_) => {}
+        }
+        match graph.label(digest, &REVISION_LABELS) {
+            Err(m) => Link::Missing(m),
+            Ok((Some(key), LabelValue::One(value))) => {
+                let value = value.trim().to_ascii_lowercase();
+                if value.len() >= 7
+                    && value.len() <= 40
+                    && value.bytes().all(|b| b.is_ascii_hexdigit())
+                {
+                    self.lookup(&value, Via::Label(key))
+                } else {
+                    Link::Unlinked
+                }
+            }
+            Ok((Some(key), LabelValue::Conflict(values))) => {
+                Link::CommitAmbiguous(values.join(", "), Via::Label(key))
+            }
+            Ok(_) => Link::Unlinked,
+        }
+    }
+
+    fn exists(&self, named: &NamedRef) -> bool {
+        self.git.refs.iter().any(|r| {
+            r.name == named.name
+                && match named.kind {
+                    Some(k) => r.kind == k,
+                    None => matches!(r.kind, RefKind::Branch | RefKind::Tag),
+                }
+        }) || matches!(named.kind, Some(RefKind::PullRequest(n))
+            if self.git.refs.iter().any(|r| r.kind == RefKind::PullRequest(n)))
+    }
+
+    fn is_form_of(&self, tag: &str, named: &NamedRef) -> bool {
+        let kinds: Vec<RefKind> = match named.kind {
+            Some(k) => vec![k],
+            None => vec![RefKind::Branch, RefKind::Tag],
+        };
+        self.config
+            .templates
+            .iter()
+            .filter(|t| t.commit_len().is_none())
+            .any(|t| {
+                kinds.iter().any(|&k| {
+                    t.ref_part().is_some_and(|p: RefPart| p.fits(k))
+                        && SlugStyle::ALL.iter().any(|&s| {
+                            t.render(None, Some((k, &named.name)), s).as_deref() == Some(tag)
+                        })
+                })
+            })
+    }
+}
