@@ -2,7 +2,7 @@
 //!
 //! In a temp dir it builds a git repository with the git CLI (a `main` with twelve commits and
 //! a release tag, a live feature branch that was force-pushed once, a deleted feature branch,
-//! a deleted experiment built half an hour ago) and an OCI image layout holding an image per
+//! a merged and deleted one, a deleted experiment built half an hour ago) and an OCI image layout holding an image per
 //! commit, tagged the way CI pipelines tag them (`sha-<7>`, `<branch>-<7>`, `<branch>`, the
 //! git tag), with a multi-arch index and cosign signatures. Dates are relative to now, so the
 //! default keep policies have something to decide. Then it runs the same code as
@@ -30,13 +30,14 @@ const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
 const EXPLANATION: &str = "\
 berth decides from git history which registry tags nobody needs. Here `main` keeps the images \
-of its last 10 commits (the two oldest go; `v1.0.0` shares a digest with one of them, so those \
-tags are untagged and the release stays), `feature/login` keeps the images of its last 2 \
-commits (an older one goes, and so does the image of the commit a force-push replaced), every \
-tag of the deleted branch `feature/old` goes, the signature of a deleted image goes after it, \
-while the multi-arch index on `main` keeps both platform images and its signature. The \
-experiment built 30 minutes ago is kept although its branch is gone (`built_within: 2h`), and \
-`debug`, which nothing ties to git, is kept.";
+of its last 10 commits (the oldest goes, with its signature; the second oldest stays because \
+the git tag `v1.0.0` points at it), and its multi-arch index keeps both platform images and \
+its signature. `feature/login` keeps the images of its last 2 commits: an older one goes, and \
+so does the image of the commit a force-push replaced. Every tag of the deleted branch \
+`feature/old` goes. `feature/ui` was fast-forwarded into `main` and deleted: its branch tag \
+goes by untagging, because the same image stays under `main`'s commit tags. The experiment \
+built 30 minutes ago stays although its branch is gone (`built_within: 2h`), and `debug`, \
+which nothing ties to git, stays too.";
 
 /// Runs the command.
 pub async fn run(_global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitStatus> {
@@ -322,13 +323,18 @@ fn build(root: &Path, now: DateTime<Utc>) -> anyhow::Result<World> {
     git(&repo, &["tag", "v1.0.0", &main[1].0], None)?;
     for (i, (c, at)) in main.iter().enumerate() {
         let mut tags = vec![format!("sha-{}", short(c)), format!("main-{}", short(c))];
+        // The 11th commit was built on feature/ui, which was then fast-forwarded into main.
+        let built_for = if i == 10 { "feature/ui" } else { "main" };
+        if i == 10 {
+            tags.push("feature-ui".into());
+        }
         let desc = if i == 11 {
             tags.extend(["main".to_string(), "latest".to_string()]);
             let index = images.index(c, "main", built(*at))?;
             images.sign(&index, built(*at))?;
             index
         } else {
-            images.image(Some(c), Some("main"), built(*at), "amd64")?
+            images.image(Some(c), Some(built_for), built(*at), "amd64")?
         };
         if i == 1 {
             tags.push("v1.0.0".into());

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use super::plan::{Decision, How, Plan, RepoPlan};
+use super::plan::{Decision, How, Plan, RepoPlan, cosign_subject};
 use crate::registry::{Digest, Repository, UntagMethod};
 use crate::report::progress::Progress;
 
@@ -115,16 +115,6 @@ enum JobResult {
     Deleted(DeletedManifest),
     Untagged(Untagged),
     Failed(ExecFailure),
-}
-
-/// The subject digest a cosign-scheme tag (`sha256-<hex>.sig|.att|.sbom`) refers to.
-pub fn cosign_subject(tag: &str) -> Option<Digest> {
-    let (stem, suffix) = tag.rsplit_once('.')?;
-    if !matches!(suffix, "sig" | "att" | "sbom") {
-        return None;
-    }
-    let (alg, hex) = stem.split_once('-')?;
-    Digest::parse(&format!("{alg}:{hex}")).ok()
 }
 
 /// Executes the plan against `repos` (keyed by [`Repository::name`], which is the plan's

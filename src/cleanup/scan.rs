@@ -15,8 +15,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 
 use super::cache::ConfigCache;
-use super::execute::cosign_subject;
-use super::plan::{ManifestFacts, RepoScan, ScannedTag};
+use super::plan::{ManifestFacts, RepoScan, ScannedTag, cosign_subject};
 use crate::registry::{Descriptor, Digest, Manifest, Repository};
 use crate::report::progress::Progress;
 

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::cleanup::plan::DEFAULT_MAX_DELETE_RATIO;
 use crate::cli::{CleanupArgs, GlobalArgs, OutputFormat};
 use crate::env_vars;
 use crate::git::GitOptions;
@@ -15,9 +16,6 @@ use crate::policy::{self, CleanupConfig};
 use crate::registry::RegistryOptions;
 use crate::report::cleanup::Format;
 use crate::report::progress::ProgressMode;
-
-/// The default of `--max-delete-ratio`.
-pub const DEFAULT_MAX_DELETE_RATIO: f64 = 0.8;
 
 /// Settings that cannot be used; the message names the input and the fix.
 #[derive(Debug, thiserror::Error)]

@@ -26,7 +26,7 @@ const REPO: &str = "app";
 /// this file (not by berth), so what berth reads does not depend on berth's own writer.
 enum Store {
     Registry {
-        registry: TestRegistry,
+        registry: Box<TestRegistry>,
         seeder: Seeder,
     },
     Layout(tempfile::TempDir),
@@ -36,7 +36,10 @@ impl Store {
     fn registry() -> Store {
         let registry = TestRegistry::start(Auth::None);
         let seeder = Seeder::new(&registry);
-        Store::Registry { registry, seeder }
+        Store::Registry {
+            registry: Box::new(registry),
+            seeder,
+        }
     }
 
     fn layout() -> Store {
