@@ -463,7 +463,13 @@ async fn fix_sizes(store: &Store, index: Vec<u8>) -> Vec<u8> {
 /// Runs berth cleanup with `args` (blocking the test thread: the registry is a separate
 /// process, and the binary talks to it directly).
 fn cleanup(store: &Store, git_dir: &Path, args: &[&str]) -> Output {
+    cleanup_env(store, git_dir, args, &[])
+}
+
+/// [`cleanup`] with extra environment variables.
+fn cleanup_env(store: &Store, git_dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
     let mut cmd = harness::berth();
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.env("XDG_CACHE_HOME", git_dir.parent().unwrap().join("cache"))
         .args(["cleanup", "--repo", &store.repo_arg(), "--git-dir"])
         .arg(git_dir)
@@ -519,8 +525,33 @@ async fn end_to_end(store: Store) {
     assert!(plan_file.exists());
 
     // The real run.
-    let out = cleanup(&store, &clone, &[]);
+    let summary = git.f.root().join("step-summary.md");
+    let out = cleanup_env(
+        &store,
+        &clone,
+        &["--output", "json"],
+        &[("GITHUB_STEP_SUMMARY", &summary)],
+    );
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let markdown = std::fs::read_to_string(&summary).unwrap();
+    assert!(markdown.starts_with("## berth cleanup\n"), "{markdown}");
+    assert!(markdown.contains("| `feature-gone` |"), "{markdown}");
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let results: BTreeMap<String, String> = report["repos"][0]["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| {
+            Some((
+                t["tag"].as_str()?.to_string(),
+                t["result"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    assert_eq!(results["feature-gone"], "untagged", "{}", out.stdout);
+    assert_eq!(results["feature-old"], "deleted", "{}", out.stdout);
+    assert_eq!(results.len(), ex.deleted.len(), "{results:?}");
+    assert_eq!(report["totals"]["failed"], 0);
     let after = store.tags().await;
     for t in &ex.deleted {
         assert!(!after.contains_key(t), "{t} survived:\n{}", out.stdout);
@@ -542,7 +573,6 @@ async fn end_to_end(store: Store) {
             out.stdout
         );
     }
-    assert!(out.stdout.contains("untagged"), "{}", out.stdout);
 
     // A second run has nothing left to do.
     let out = cleanup(&store, &clone, &[]);
@@ -687,8 +717,9 @@ fn demo_runs_the_real_cleanup_and_changes_its_layout() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     assert!(out.stdout.contains("dry run"), "{}", out.stdout);
     assert!(out.stdout.contains("feature-old"), "{}", out.stdout);
-    assert!(out.stdout.contains("deleted"), "{}", out.stdout);
-    assert!(out.stdout.contains("untagged"), "{}", out.stdout);
+    assert!(out.stdout.contains("[manifest deleted]"), "{}", out.stdout);
+    assert!(out.stdout.contains("[untagged]"), "{}", out.stdout);
+    assert!(out.stdout.contains("[would untag]"), "{}", out.stdout);
     let line = out
         .stdout
         .lines()
