@@ -732,3 +732,53 @@ fn demo_runs_the_real_cleanup_and_changes_its_layout() {
     assert!(numbers[2] < numbers[0], "no tag deleted: {line}");
     assert!(numbers[3] < numbers[1], "no blob collected: {line}");
 }
+
+/// The text and markdown reports of a small fixed world (fixture dates are fixed, so commit
+/// ids and digests are too; only the layout's temp path is filtered).
+#[tokio::test(flavor = "multi_thread")]
+async fn reports_of_a_fixed_world_are_stable() {
+    let store = Store::layout();
+    let f = Fixture::new();
+    let mut commits = Vec::new();
+    for i in 1..=3 {
+        commits.push(("main", f.commit("main", &format!("main {i}"))));
+    }
+    f.tag("v1", &commits[0].1);
+    commits.push(("feature/x", f.commit("feature/x", "x")));
+    commits.push(("feature/y", f.commit("feature/y", "y")));
+    f.push_all();
+    f.git(&["checkout", "-q", "main"]);
+    f.delete_remote_branch("feature/y");
+    let clone = f.clone_ci();
+    for (i, (branch, c)) in commits.iter().enumerate() {
+        let spec = ImageSpec::new(&format!("fixed{i}"))
+            .created("2023-11-15T00:00:00Z")
+            .label("org.opencontainers.image.revision", c)
+            .label("berth.git.ref", branch);
+        let d = store.image(Some(&format!("sha-{}", short(c))), &spec).await;
+        let bytes = manifest_bytes(&spec);
+        let slug = branch.replace('/', "-");
+        store.tag(&slug, &d, OCI_MANIFEST, &bytes).await;
+    }
+    store
+        .image(
+            Some("debug"),
+            &ImageSpec::new("debug").created("2023-11-01T00:00:00Z"),
+        )
+        .await;
+    let Store::Layout(dir) = &store else {
+        unreachable!()
+    };
+    let layout = dir.path().display().to_string();
+    for format in ["text", "markdown"] {
+        let out = cleanup(&store, &clone, &["--dry-run", "--output", format]);
+        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+        insta::with_settings!({filters => vec![(regex_escape(&layout).as_str(), "[LAYOUT]")]}, {
+            insta::assert_snapshot!(format!("fixed_world_{format}"), out.stdout);
+        });
+    }
+}
+
+fn regex_escape(text: &str) -> String {
+    regex::escape(text)
+}
