@@ -152,7 +152,7 @@ pub(crate) async fn cleanup(
         .iter()
         .map(|r| (r.name().to_string(), r.clone()))
         .collect();
-    let exec = run_plan(settings, &plan, &by_name, false).await;
+    let exec = run_plan(settings, &plan, &by_name, false).await?;
     Ok(finish(plan, exec, Mode::Run))
 }
 
@@ -195,7 +195,7 @@ async fn apply(
     let names: Vec<String> = plan.repos.iter().map(|r| r.repo.clone()).collect();
     let repos = open_repos(connector, &names)?;
     let by_name = names.into_iter().zip(repos).collect();
-    let exec = run_plan(settings, &plan, &by_name, true).await;
+    let exec = run_plan(settings, &plan, &by_name, true).await?;
     Ok(finish(plan, exec, Mode::Apply))
 }
 
@@ -204,7 +204,7 @@ async fn run_plan(
     plan: &Plan,
     repos: &HashMap<String, Arc<dyn Repository>>,
     recheck: bool,
-) -> ExecReport {
+) -> anyhow::Result<ExecReport> {
     let progress = Progress::new("delete", execute::step_count(plan), settings.progress);
     let options = ExecOptions {
         concurrency: settings.registry.concurrency,
@@ -212,7 +212,7 @@ async fn run_plan(
     };
     let exec = execute::execute(plan, repos, options, &progress).await;
     progress.finish();
-    exec
+    Ok(exec?)
 }
 
 fn finish(plan: Plan, exec: ExecReport, mode: Mode) -> CleanupRun {
