@@ -154,7 +154,7 @@ impl Client {
                     return Ok(https);
                 }
                 let probe = Request::new(Method::GET, https.join("v2/").expect("valid path"));
-                match self.http.send(&probe).await {
+                match self.http.send_once(&probe).await {
                     Ok(reply) => {
                         self.learn_challenge(&reply).await;
                         Ok(https)

@@ -307,6 +307,17 @@ impl Http {
         }
     }
 
+    /// Sends `request` once, without retries (for probes whose failure is an answer).
+    pub async fn send_once(&self, request: &Request) -> Result<Reply, Error> {
+        self.attempt(request).await.map_err(|f| match f {
+            Failure::Fatal(e) | Failure::Connect(e) => e,
+            Failure::Transient(detail) => Error::Unreachable {
+                url: request.url.to_string(),
+                detail,
+            },
+        })
+    }
+
     async fn attempt(&self, request: &Request) -> Result<Reply, Failure> {
         let _permit = self
             .limit
