@@ -7,11 +7,13 @@
 //! The harness never calls berth's library code: what it pushes and observes must not depend
 //! on the code under test.
 
+// Each test module uses only some of the helpers.
 #![allow(dead_code)]
 
 pub mod proxy;
 pub mod registry;
 pub mod seed;
+pub mod skopeo;
 mod token;
 
 use std::net::SocketAddr;
@@ -24,6 +26,8 @@ pub use proxy::{Fault, FaultProxy, Match, ProxiedRequest};
 pub use registry::{Auth, PASSWORD, Request, TestRegistry, USER};
 #[allow(unused_imports)]
 pub use seed::{Format, ImageSpec, Platform, Seeder};
+#[allow(unused_imports)]
+pub use skopeo::{skopeo, skopeo_push};
 
 /// The built `berth` binary with a clean environment: only `PATH`, a fresh temporary `HOME`
 /// and `LANG=C` (so no `CI`, `GITHUB_*`, `GITLAB_*`, `JENKINS_*`, `BERTH_*` or `DOCKER_CONFIG`

@@ -165,6 +165,8 @@ impl FaultProxy {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
+            // A hung upstream fails the request (502) instead of hanging the test.
+            .timeout(std::time::Duration::from_secs(30))
             .build()
             .expect("build the proxy's HTTP client");
         let faults = faults.into_iter().map(|f| (f, 0)).collect();
@@ -429,9 +431,14 @@ fn hop_by_hop(name: &str) -> bool {
 /// Forwards to upstream; returns the serialized response and its status.
 async fn forward(state: &ProxyState, head: &Head, body: Vec<u8>) -> (Vec<u8>, u16) {
     let method = reqwest::Method::from_bytes(head.method.as_bytes()).expect("valid method");
+    // A client using the proxy as an HTTP proxy sends the absolute form (`http://host/path`).
+    let path = match head.path.strip_prefix("http://") {
+        Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => head.path.as_str(),
+    };
     let mut req = state
         .client
-        .request(method.clone(), format!("{}{}", state.upstream, head.path));
+        .request(method.clone(), format!("{}{path}", state.upstream));
     for (k, v) in &head.headers {
         if !hop_by_hop(k) {
             req = req.header(k.as_str(), v.as_str());

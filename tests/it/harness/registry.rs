@@ -93,10 +93,7 @@ impl TestRegistry {
     }
 
     fn launch(auth: Auth, issuer: Option<Issuer>) -> TestRegistry {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-registry-")
-            .tempdir()
-            .expect("create the registry temp dir");
+        let dir = registry_temp_dir();
         std::fs::create_dir(dir.path().join("storage")).expect("create the storage dir");
         let auth_yaml = match auth {
             Auth::None => String::new(),
@@ -270,7 +267,10 @@ fn wait_ready(child: &mut Child, port: u16, expected: u16, log: &Path) -> Result
         if let Some(status) = child.try_wait().expect("poll the registry") {
             return Err(format!("(exited with {status})\n{}", read_log()));
         }
-        if let Some(status) = raw_get_status(port, "/v2/") {
+        // Our own process must have bound the port (its log says so): a probe alone could be
+        // answered by another test's registry that took the port first.
+        let bound = read_log().contains(&format!("listening on 127.0.0.1:{port}"));
+        if let Some(status) = raw_get_status(port, "/v2/").filter(|_| bound) {
             if status == expected {
                 return Ok(());
             }
@@ -309,6 +309,7 @@ storage:
       enabled: false
 http:
   addr: 127.0.0.1:{port}
+  secret: berth-test-secret-{port}
   headers:
     X-Content-Type-Options: [nosniff]
 health:
@@ -317,6 +318,21 @@ health:
 {auth_yaml}",
         storage = storage.display()
     )
+}
+
+/// The registry's temp dir, on tmpfs (`/dev/shm`) when there is one: the registry creates and
+/// removes several files per upload, and on a disk mounted with `discard` that makes seeding
+/// and cleanup several times slower.
+fn registry_temp_dir() -> tempfile::TempDir {
+    let builder = {
+        let mut b = tempfile::Builder::new();
+        b.prefix("berth-registry-");
+        b
+    };
+    builder
+        .tempdir_in("/dev/shm")
+        .or_else(|_| builder.tempdir())
+        .expect("create the registry temp dir")
 }
 
 fn free_port() -> u16 {

@@ -123,8 +123,9 @@ impl Default for Platform {
 }
 
 /// What an image pushed by [`Seeder::push_image`] looks like. Equal specs give equal digests;
-/// `unique` goes into the image's one layer (a real tar with one file), so differing specs
-/// give differing digests.
+/// `unique` goes into the config (its `history`), so differing specs give differing digests.
+/// Every image of a format shares one small layer (a real tar with one file): an image then
+/// costs one new blob, which keeps seeding 10,000 tags fast.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageSpec {
     /// Manifest family.
@@ -135,12 +136,12 @@ pub struct ImageSpec {
     pub labels: BTreeMap<String, String>,
     /// The config's os/architecture/variant.
     pub platform: Platform,
-    /// Content mixed into the layer.
+    /// Content mixed into the config, to tell images apart.
     pub unique: String,
 }
 
 impl ImageSpec {
-    /// An OCI linux/amd64 image whose layer holds `unique`.
+    /// An OCI linux/amd64 image told apart by `unique`.
     pub fn new(unique: &str) -> ImageSpec {
         ImageSpec {
             unique: unique.to_string(),
@@ -172,9 +173,9 @@ impl ImageSpec {
         self
     }
 
-    /// The layer blob: an uncompressed tar holding `unique.txt`.
+    /// The layer blob, shared by every spec: an uncompressed tar holding `hello.txt`.
     pub fn layer(&self) -> Vec<u8> {
-        tar_one_file("unique.txt", self.unique.as_bytes())
+        tar_one_file("hello.txt", b"hello from the berth test harness\n")
     }
 
     /// The config blob for a given layer digest (its diff id, the layer being uncompressed).
@@ -185,7 +186,9 @@ impl ImageSpec {
         }
         config["config"] = serde_json::json!({ "Labels": self.labels });
         config["rootfs"] = serde_json::json!({ "type": "layers", "diff_ids": [layer_digest] });
-        config["history"] = serde_json::json!([{ "created_by": "berth test harness" }]);
+        config["history"] = serde_json::json!([{
+            "created_by": format!("berth test harness: {}", self.unique),
+        }]);
         serde_json::to_vec(&config).expect("serialize the config")
     }
 
@@ -478,9 +481,9 @@ impl Seeder {
             },
         });
         let bytes = serde_json::to_vec(&manifest).expect("serialize the referrer");
-        let digest = digest_of(&bytes);
-        let (digest_put, supported) = self.put_manifest(repo, &digest, OCI_MANIFEST, &bytes).await;
-        debug_assert_eq!(digest, digest_put);
+        let (digest, supported) = self
+            .put_manifest(repo, &digest_of(&bytes), OCI_MANIFEST, &bytes)
+            .await;
         if !supported {
             self.add_to_referrers_tag(repo, subject_digest, &digest, bytes.len(), artifact_type)
                 .await;
@@ -734,4 +737,135 @@ async fn expect_status(resp: reqwest::Response, want: StatusCode, what: &str) ->
     let url = resp.url().clone();
     let body = resp.text().await.unwrap_or_default();
     panic!("{what}: {url} answered {status} (expected {want}): {body}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tar_layer_is_a_valid_archive() {
+        let tar = tar_one_file("unique.txt", b"hello");
+        assert_eq!(tar.len(), 512 * 4);
+        let dir = super::super::temp_dir();
+        let path = dir.path().join("l.tar");
+        std::fs::write(&path, &tar).unwrap();
+        let out = super::super::run(std::process::Command::new("tar").arg("-xOf").arg(&path));
+        assert_eq!(out.code, 0, "{out:?}");
+        assert_eq!(out.stdout, "hello");
+    }
+
+    #[test]
+    fn specs_differ_by_unique_and_are_stable() {
+        let a = ImageSpec::new("a").created("2024-01-02T03:04:05Z");
+        let b = ImageSpec::new("b").created("2024-01-02T03:04:05Z");
+        let manifest = |s: &ImageSpec| {
+            let layer = s.layer();
+            s.manifest(&s.config(&digest_of(&layer)), &layer)
+        };
+        assert_eq!(manifest(&a), manifest(&a.clone()));
+        assert_ne!(digest_of(&manifest(&a)), digest_of(&manifest(&b)));
+        let config: serde_json::Value =
+            serde_json::from_slice(&a.clone().label("k", "v").config("sha256:00")).unwrap();
+        assert_eq!(config["created"], "2024-01-02T03:04:05Z");
+        assert_eq!(config["config"]["Labels"]["k"], "v");
+        assert_eq!(config["architecture"], "amd64");
+    }
+
+    #[tokio::test]
+    async fn nested_indexes_referrers_and_signatures() {
+        let registry = TestRegistry::start(Auth::None);
+        let seeder = Seeder::new(&registry);
+        let amd = seeder
+            .push_image("app", "amd", &ImageSpec::new("amd").format(Format::Docker))
+            .await;
+        let arm = seeder
+            .push_image(
+                "app",
+                "arm",
+                &ImageSpec::new("arm")
+                    .format(Format::Docker)
+                    .platform(Platform::new("linux", "arm64")),
+            )
+            .await;
+        let list = seeder
+            .push_index(
+                "app",
+                "list",
+                Format::Docker,
+                &[
+                    (amd.clone(), Platform::new("linux", "amd64")),
+                    (arm.clone(), Platform::new("linux", "arm64")),
+                ],
+            )
+            .await;
+        let outer = seeder
+            .push_index(
+                "app",
+                "outer",
+                Format::Oci,
+                &[(list.clone(), Platform::default())],
+            )
+            .await;
+        let (media_type, bytes) = seeder.get_manifest("app", &outer).await.unwrap();
+        assert_eq!(media_type, OCI_INDEX);
+        let index: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(index["manifests"][0]["digest"], list.as_str());
+        assert_eq!(index["manifests"][0]["mediaType"], DOCKER_LIST);
+
+        let sbom = seeder
+            .push_referrer("app", &amd, "application/spdx+json")
+            .await;
+        let sig = seeder
+            .push_referrer("app", &amd, "application/vnd.dev.sigstore.bundle+json")
+            .await;
+        assert_ne!(sbom, sig);
+        let (_, referrer) = seeder.get_manifest("app", &sbom).await.unwrap();
+        let referrer: serde_json::Value = serde_json::from_slice(&referrer).unwrap();
+        assert_eq!(referrer["subject"]["digest"], amd.as_str());
+        assert_eq!(referrer["artifactType"], "application/spdx+json");
+        // Distribution 2.8 has no referrers API, so the fallback tag lists both.
+        let fallback_tag = amd.replace(':', "-");
+        let (_, fallback) = seeder.get_manifest("app", &fallback_tag).await.unwrap();
+        let fallback: serde_json::Value = serde_json::from_slice(&fallback).unwrap();
+        let listed: Vec<&str> = fallback["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["digest"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed, vec![sbom.as_str(), sig.as_str()]);
+
+        let cosign_tag = seeder.push_cosign_signature("app", &arm).await;
+        assert_eq!(
+            cosign_tag,
+            format!("sha256-{}.sig", &arm["sha256:".len()..])
+        );
+        let tags = seeder.tags("app").await;
+        let names: Vec<&str> = tags.keys().map(String::as_str).collect();
+        let mut want = vec!["amd", "arm", "list", "outer", &fallback_tag, &cosign_tag];
+        want.sort();
+        assert_eq!(names, want);
+        assert!(
+            !tags.values().any(|d| *d == sbom || *d == sig),
+            "referrers stay untagged"
+        );
+        assert!(seeder.manifest_exists("app", &sbom).await);
+    }
+
+    #[tokio::test]
+    async fn many_images_push_concurrently() {
+        let registry = TestRegistry::start(Auth::Token);
+        let seeder = Seeder::new(&registry);
+        let images: Vec<(String, ImageSpec)> = (0..64)
+            .map(|i| (format!("t{i:03}"), ImageSpec::new(&format!("img-{i}"))))
+            .collect();
+        let digests = seeder.push_images("bulk", &images).await;
+        assert_eq!(digests.len(), 64);
+        let tags = seeder.tags("bulk").await;
+        assert_eq!(tags.len(), 64);
+        for ((tag, _), digest) in images.iter().zip(&digests) {
+            assert_eq!(tags.get(tag), Some(digest));
+        }
+    }
 }
