@@ -19,6 +19,8 @@ mod links;
 mod walk;
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod testkit;
 #[cfg(test)]
 mod tests;
@@ -392,47 +394,53 @@ impl<'a> Context<'a> {
                 graph.close_over(d, &mut closure);
             }
         }
-        let going: HashSet<&Digest> = pending
-            .iter()
-            .enumerate()
-            .filter(|(k, p)| matches!(p, Pending::Delete(_)) && digests[*k].is_some())
-            .filter_map(|(k, _)| digests[k])
-            .filter(|d| !closure.contains(*d))
-            .collect();
+        // Cosign tags follow their subject. A kept signature can itself pin a manifest (its
+        // digest joins the kept set), which can save a subject; repeat until nothing moves.
+        // The kept set only grows, so this ends.
         let mut followed: Vec<Option<Reason>> = vec![None; pending.len()];
-        let mut kept_signatures = Vec::new();
-        for (k, p) in pending.iter().enumerate() {
-            let Pending::Follow(subject) = p else {
-                continue;
-            };
-            followed[k] = Some(if closure.contains(subject) {
-                if let Some(d) = digests[k] {
-                    kept_signatures.push(d.clone());
+        loop {
+            let going: HashSet<&Digest> = pending
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| matches!(p, Pending::Delete(_)))
+                .filter_map(|(k, _)| digests[k])
+                .filter(|d| !closure.contains(*d))
+                .collect();
+            let mut kept_signatures = Vec::new();
+            for (k, p) in pending.iter().enumerate() {
+                let Pending::Follow(subject) = p else {
+                    continue;
+                };
+                let reason = if closure.contains(subject) {
+                    Reason::kept(
+                        "signature",
+                        format!("signature of kept image {}", subject.short()),
+                    )
+                } else if going.contains(subject) {
+                    Reason::deleted(
+                        "signature",
+                        format!("signature of deleted image {}", subject.short()),
+                    )
+                } else {
+                    Reason::kept(
+                        "missing_evidence",
+                        format!(
+                            "its signed image {} is not a tagged image this plan judges",
+                            subject.short()
+                        ),
+                    )
+                };
+                if reason.message.starts_with("kept") {
+                    kept_signatures.extend(digests[k].filter(|d| !closure.contains(*d)).cloned());
                 }
-                Reason::kept(
-                    "signature",
-                    format!("signature of kept image {}", subject.short()),
-                )
-            } else if going.contains(subject) {
-                Reason::deleted(
-                    "signature",
-                    format!("signature of deleted image {}", subject.short()),
-                )
-            } else {
-                if let Some(d) = digests[k] {
-                    kept_signatures.push(d.clone());
-                }
-                Reason::kept(
-                    "missing_evidence",
-                    format!(
-                        "its signed image {} is not a tagged image this plan judges",
-                        subject.short()
-                    ),
-                )
-            });
-        }
-        for d in &kept_signatures {
-            graph.close_over(d, &mut closure);
+                followed[k] = Some(reason);
+            }
+            if kept_signatures.is_empty() {
+                break;
+            }
+            for d in &kept_signatures {
+                graph.close_over(d, &mut closure);
+            }
         }
 
         let mut tags = Vec::with_capacity(order.len());

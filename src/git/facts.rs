@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -112,7 +113,7 @@ pub struct CommitGraph {
     times: Vec<i64>,
     parent_start: Vec<u32>,
     parent_list: Vec<u32>,
-    by_id: HashMap<CommitId, u32>,
+    by_id: HashMap<CommitId, u32, IdHash>,
     sorted: Vec<u32>,
 }
 
@@ -163,13 +164,24 @@ impl CommitGraph {
                 .and_then(|id| self.find(&id))
                 .map_or(PrefixMatch::None, PrefixMatch::One);
         }
+        // The ids starting with the prefix are exactly those between the prefix padded with
+        // 0 nibbles and the prefix padded with f nibbles: two byte comparisons per probe,
+        // no hex formatting.
+        let mut low = [0u8; 20];
+        let mut high = [0xffu8; 20];
+        for (k, digit) in prefix.bytes().enumerate() {
+            let nibble = (digit as char).to_digit(16).expect("checked hex above") as u8;
+            let shift = if k % 2 == 0 { 4 } else { 0 };
+            low[k / 2] = (low[k / 2] & !(0xf << shift)) | (nibble << shift);
+            high[k / 2] = (high[k / 2] & !(0xf << shift)) | (nibble << shift);
+        }
         let start = self
             .sorted
-            .partition_point(|&i| self.ids[i as usize].to_hex().as_str() < prefix.as_str());
+            .partition_point(|&i| self.ids[i as usize].0 < low);
         let matches = |k: usize| {
             self.sorted
                 .get(k)
-                .is_some_and(|&i| self.ids[i as usize].to_hex().starts_with(&prefix))
+                .is_some_and(|&i| self.ids[i as usize].0 <= high)
         };
         match (matches(start), matches(start + 1)) {
             (false, _) => PrefixMatch::None,
@@ -179,12 +191,42 @@ impl CommitGraph {
     }
 }
 
+/// Hashes a [`CommitId`] by its first 8 bytes: ids are already uniformly distributed
+/// (SHA-1), so SipHash's work buys nothing here, and the graph hashes every id twice.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // `[u8; 20]` hashes as its length then its bytes; fold in whatever arrives.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
+    }
+
+    fn write_usize(&mut self, _len: usize) {
+        // The length of a fixed-size id carries no information.
+    }
+}
+
+/// The hasher builder of [`IdHasher`].
+pub type IdHash = BuildHasherDefault<IdHasher>;
+
 /// Builds a [`CommitGraph`] from commits given in any order with their parent ids.
 #[derive(Debug, Default)]
 pub struct CommitGraphBuilder {
     ids: Vec<CommitId>,
     times: Vec<i64>,
-    parents: Vec<Vec<CommitId>>,
+    // Parents of commit k are `parent_ids[parent_end[k-1]..parent_end[k]]`: one allocation
+    // for all of them instead of one per commit.
+    parent_ids: Vec<CommitId>,
+    parent_end: Vec<u32>,
 }
 
 impl CommitGraphBuilder {
@@ -193,24 +235,27 @@ impl CommitGraphBuilder {
         CommitGraphBuilder {
             ids: Vec::with_capacity(capacity),
             times: Vec::with_capacity(capacity),
-            parents: Vec::with_capacity(capacity),
+            parent_ids: Vec::with_capacity(capacity + capacity / 8),
+            parent_end: Vec::with_capacity(capacity),
         }
     }
 
     /// Adds one commit. Adding the same id twice keeps the first.
-    pub fn push(&mut self, id: CommitId, time: i64, parents: Vec<CommitId>) {
+    pub fn push(&mut self, id: CommitId, time: i64, parents: impl IntoIterator<Item = CommitId>) {
         self.ids.push(id);
         self.times.push(time);
-        self.parents.push(parents);
+        self.parent_ids.extend(parents);
+        self.parent_end.push(self.parent_ids.len() as u32);
     }
 
     /// The finished graph; parents that were never pushed are dropped.
     pub fn finish(self) -> CommitGraph {
-        let mut by_id = HashMap::with_capacity(self.ids.len());
+        let mut by_id: HashMap<CommitId, u32, IdHash> =
+            HashMap::with_capacity_and_hasher(self.ids.len(), IdHash::default());
         let mut keep = Vec::with_capacity(self.ids.len());
         for (k, id) in self.ids.iter().enumerate() {
-            if !by_id.contains_key(id) {
-                by_id.insert(*id, keep.len() as u32);
+            if let std::collections::hash_map::Entry::Vacant(slot) = by_id.entry(*id) {
+                slot.insert(keep.len() as u32);
                 keep.push(k);
             }
         }
@@ -218,7 +263,7 @@ impl CommitGraphBuilder {
             ids: Vec::with_capacity(keep.len()),
             times: Vec::with_capacity(keep.len()),
             parent_start: Vec::with_capacity(keep.len()),
-            parent_list: Vec::new(),
+            parent_list: Vec::with_capacity(self.parent_ids.len()),
             by_id,
             sorted: Vec::new(),
         };
@@ -226,14 +271,29 @@ impl CommitGraphBuilder {
             graph.ids.push(self.ids[k]);
             graph.times.push(self.times[k]);
             graph.parent_start.push(graph.parent_list.len() as u32);
-            for p in &self.parents[k] {
+            let start = if k == 0 {
+                0
+            } else {
+                self.parent_end[k - 1] as usize
+            };
+            for p in &self.parent_ids[start..self.parent_end[k] as usize] {
                 if let Some(&pi) = graph.by_id.get(p) {
                     graph.parent_list.push(pi);
                 }
             }
         }
+        // Sort by the first 8 bytes as an integer, the full id only on ties: one integer
+        // compare instead of a 20-byte memcmp almost always.
+        let head = |i: u32| {
+            let id = &graph.ids[i as usize].0;
+            u64::from_be_bytes(id[..8].try_into().expect("20-byte id"))
+        };
         let mut sorted: Vec<u32> = (0..graph.ids.len() as u32).collect();
-        sorted.sort_unstable_by_key(|&i| graph.ids[i as usize]);
+        sorted.sort_unstable_by(|&a, &b| {
+            head(a)
+                .cmp(&head(b))
+                .then_with(|| graph.ids[a as usize].cmp(&graph.ids[b as usize]))
+        });
         graph.sorted = sorted;
         graph
     }
@@ -261,6 +321,20 @@ mod tests {
     }
 
     #[test]
+    fn builder_keeps_the_first_of_duplicate_ids() {
+        let mut b = CommitGraphBuilder::with_capacity(3);
+        b.push(id("aa"), 1, vec![]);
+        b.push(id("bb"), 2, vec![id("aa")]);
+        b.push(id("aa"), 9, vec![id("bb")]);
+        let g = b.finish();
+        assert_eq!(g.len(), 2);
+        let a = g.find(&id("aa")).unwrap();
+        assert_eq!(g.time(a), 1);
+        assert!(g.parents(a).is_empty());
+        assert_eq!(g.parents(g.find(&id("bb")).unwrap()), &[a]);
+    }
+
+    #[test]
     fn prefix_lookup_detects_ambiguity() {
         let mut b = CommitGraphBuilder::default();
         b.push(id("abcd1"), 1, vec![]);
@@ -277,5 +351,46 @@ mod tests {
             g.find_prefix("ffff000"),
             PrefixMatch::One(g.find(&id("ffff")).unwrap())
         );
+        // Odd lengths compare the last half byte; neighbours on either side do not match.
+        assert_eq!(g.find_prefix("abcd3"), PrefixMatch::None);
+        assert_eq!(g.find_prefix("abcd0"), PrefixMatch::None);
+        assert_eq!(g.find_prefix("fffff"), PrefixMatch::None);
+        assert_eq!(g.find_prefix("abcd"), PrefixMatch::Ambiguous);
+    }
+
+    #[test]
+    fn prefix_lookup_agrees_with_string_prefixes() {
+        let mut b = CommitGraphBuilder::default();
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut ids = Vec::new();
+        for _ in 0..300 {
+            let mut bytes = [0u8; 20];
+            for byte in &mut bytes {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Few distinct high bytes, so prefixes are shared often.
+                *byte = (state % 7) as u8 * 0x11;
+            }
+            ids.push(CommitId(bytes));
+            b.push(CommitId(bytes), 0, vec![]);
+        }
+        let g = b.finish();
+        for probe in ids.iter().take(60) {
+            let hex = probe.to_hex();
+            for len in 4..=12 {
+                let prefix = &hex[..len];
+                let hits: std::collections::BTreeSet<_> = ids
+                    .iter()
+                    .filter(|i| i.to_hex().starts_with(prefix))
+                    .collect();
+                let expected = match hits.len() {
+                    0 => PrefixMatch::None,
+                    1 => PrefixMatch::One(g.find(hits.first().unwrap()).unwrap()),
+                    _ => PrefixMatch::Ambiguous,
+                };
+                assert_eq!(g.find_prefix(prefix), expected, "prefix {prefix}");
+            }
+        }
     }
 }

@@ -3,7 +3,9 @@
 //! the commit and from the object database otherwise, into a [`CommitGraph`].
 //!
 //! The planner walks each ref newest-first over that graph itself, so the walk here needs
-//! no ordering: a depth-first stack visits each commit exactly once.
+//! no ordering: a depth-first stack visits each commit exactly once. Commits the file has are
+//! followed by their position in it (parents come as positions, a bit marks them seen), so
+//! the common case costs no id lookup and no object decoding.
 
 use gix::ObjectId;
 use gix::hashtable::HashSet;
@@ -38,62 +40,91 @@ pub(crate) fn walk(repo: &gix::Repository, tips: &[ObjectId]) -> Result<CommitGr
 
     let capacity = cache.as_ref().map_or(1024, |g| g.num_commits() as usize);
     let mut builder = CommitGraphBuilder::with_capacity(capacity);
-    let mut seen: HashSet<ObjectId> = HashSet::default();
-    seen.reserve(capacity);
-    let mut stack: Vec<ObjectId> = Vec::with_capacity(tips.len());
-    for tip in tips {
-        if seen.insert(*tip) {
-            stack.push(*tip);
-        }
-    }
+    // Commits in the commit-graph file are tracked by position (a bit each, and their parents
+    // come as positions: no id lookup); the others, newer than the file, by id.
+    let mut seen_in_file = vec![false; cache.as_ref().map_or(0, |g| g.num_commits() as usize)];
+    let mut seen_ids: HashSet<ObjectId> = HashSet::default();
+    let mut stack: Vec<Next> = tips.iter().map(|&id| Next::Id(id)).collect();
     let mut buf = Vec::new();
     let mut parents: Vec<ObjectId> = Vec::with_capacity(4);
-    while let Some(id) = stack.pop() {
-        parents.clear();
-        let time = if let Some(commit) = cache.as_ref().and_then(|g| g.commit_by_id(id)) {
-            let graph = cache.as_ref().expect("the commit came from it");
-            for parent in commit.iter_parents() {
-                let pos = parent.map_err(|e| Error::read(git_dir, "the commit-graph file", e))?;
-                parents.push(graph.id_at(pos).to_owned());
-            }
-            commit.committer_timestamp() as i64
-        } else {
-            let Some(data) = repo
-                .objects
-                .try_find(&id, &mut buf)
-                .map_err(|e| Error::read(git_dir, format!("commit {id}"), e))?
-            else {
-                // Beyond a shallow boundary git has no object and no shallow entry for it
-                // only when the repository is damaged; the commit is left out either way.
-                tracing::debug!(commit = %id, "commit object missing; left out of the history");
-                continue;
-            };
-            if data.kind != gix::object::Kind::Commit {
-                tracing::debug!(object = %id, kind = %data.kind, "ref points at a non-commit; skipped");
-                continue;
-            }
-            let commit = gix::objs::CommitRef::from_bytes(data.data, repo.object_hash())
-                .map_err(|e| Error::read(git_dir, format!("commit {id}"), e))?;
-            parents.extend(commit.parents());
-            commit
-                .time()
-                .map_err(|e| Error::read(git_dir, format!("the committer date of {id}"), e))?
-                .seconds
+    // Reused for every commit: the builder copies the ids into its own flat list.
+    let mut parent_ids: Vec<CommitId> = Vec::with_capacity(4);
+    while let Some(next) = stack.pop() {
+        let (id, pos) = match next {
+            Next::Pos(pos) => (None, Some(pos)),
+            Next::Id(id) => match cache.as_ref().and_then(|g| g.lookup(id)) {
+                Some(pos) => (None, Some(pos)),
+                None => (Some(id), None),
+            },
         };
-        if shallow.contains(&id) {
-            // git pretends a boundary commit has no parents; so do we.
-            parents.clear();
+        if let (Some(pos), Some(graph)) = (pos, cache.as_ref()) {
+            let slot = &mut seen_in_file[pos.0 as usize];
+            if *slot {
+                continue;
+            }
+            *slot = true;
+            let commit = graph.commit_at(pos);
+            let own = commit_id(git_dir, commit.id())?;
+            if shallow.contains(commit.id()) {
+                // git pretends a boundary commit has no parents; so do we.
+                builder.push(own, commit.committer_timestamp() as i64, []);
+                continue;
+            }
+            for parent in commit.iter_parents() {
+                let parent =
+                    parent.map_err(|e| Error::read(git_dir, "the commit-graph file", e))?;
+                parent_ids.push(commit_id(git_dir, graph.id_at(parent))?);
+                if !seen_in_file[parent.0 as usize] {
+                    stack.push(Next::Pos(parent));
+                }
+            }
+            builder.push(
+                own,
+                commit.committer_timestamp() as i64,
+                parent_ids.drain(..),
+            );
+            continue;
         }
-        let mut parent_ids = Vec::with_capacity(parents.len());
+        let id = id.expect("not in the commit-graph file");
+        if !seen_ids.insert(id) {
+            continue;
+        }
+        let Some(data) = repo
+            .objects
+            .try_find(&id, &mut buf)
+            .map_err(|e| Error::read(git_dir, format!("commit {id}"), e))?
+        else {
+            // Only a damaged repository lacks a reachable commit; it is left out.
+            tracing::debug!(commit = %id, "commit object missing; left out of the history");
+            continue;
+        };
+        if data.kind != gix::object::Kind::Commit {
+            tracing::debug!(object = %id, kind = %data.kind, "ref points at a non-commit; skipped");
+            continue;
+        }
+        let commit = gix::objs::CommitRef::from_bytes(data.data, repo.object_hash())
+            .map_err(|e| Error::read(git_dir, format!("commit {id}"), e))?;
+        parents.clear();
+        if !shallow.contains(&id) {
+            parents.extend(commit.parents());
+        }
+        let time = commit
+            .time()
+            .map_err(|e| Error::read(git_dir, format!("the committer date of {id}"), e))?
+            .seconds;
         for parent in &parents {
             parent_ids.push(commit_id(git_dir, parent)?);
-            if seen.insert(*parent) {
-                stack.push(*parent);
-            }
+            stack.push(Next::Id(*parent));
         }
-        builder.push(commit_id(git_dir, &id)?, time, parent_ids);
+        builder.push(commit_id(git_dir, &id)?, time, parent_ids.drain(..));
     }
     Ok(builder.finish())
+}
+
+/// The next commit to visit: by position in the commit-graph file, or by id.
+enum Next {
+    Pos(gix::commitgraph::Position),
+    Id(ObjectId),
 }
 
 /// Our plain id of a gix id (SHA-1 only; berth is built without SHA-256 support).

@@ -80,15 +80,21 @@ impl std::fmt::Debug for Repo {
 
 /// Opens the repository at `options.git_dir`, or discovers it from the working directory.
 pub fn open(options: &GitOptions) -> Result<Repo, Error> {
-    let open_options = open_options(options.trust);
     let start = match &options.git_dir {
         Some(dir) => dir.clone(),
         None => {
             std::env::current_dir().map_err(|e| Error::read(".", "the working directory", e))?
         }
     };
+    open_from(options, start)
+}
+
+/// [`open`] with `start` as the directory to open (`--git-dir` given) or to discover upwards
+/// from (not given).
+fn open_from(options: &GitOptions, start: PathBuf) -> Result<Repo, Error> {
+    let open_options = open_options(options.trust);
     let repo = match &options.git_dir {
-        Some(dir) => gix::ThreadSafeRepository::open_opts(dir, open_options),
+        Some(_) => gix::ThreadSafeRepository::open_opts(&start, open_options),
         None => gix::ThreadSafeRepository::discover_opts(
             &start,
             gix::discover::upwards::Options::default(),
@@ -255,5 +261,53 @@ impl Repo {
             commits,
             shallow,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .status()
+            .expect("run git");
+        assert!(status.success(), "git {args:?}");
+    }
+
+    #[test]
+    fn discovers_the_repository_from_a_subdirectory() {
+        let tmp = tempfile::tempdir().unwrap();
+        git(tmp.path(), &["init", "-q", "-b", "main"]);
+        let sub = tmp.path().join("a/b");
+        std::fs::create_dir_all(&sub).unwrap();
+        let repo = open_from(&GitOptions::default(), sub.clone()).unwrap();
+        assert_eq!(repo.path(), std::fs::canonicalize(tmp.path()).unwrap());
+        // `--git-dir` is taken as given: a subdirectory of a worktree is no repository.
+        let exact = GitOptions {
+            git_dir: Some(sub.clone()),
+            ..GitOptions::default()
+        };
+        let err = open_from(&exact, sub.clone()).unwrap_err();
+        assert!(
+            matches!(err, Error::NotARepository { ref path } if *path == sub),
+            "{err:?}"
+        );
+        // An unborn repository has no refs and no commits, and no error.
+        let facts = repo.facts().unwrap();
+        assert!(facts.refs.is_empty() && facts.commits.is_empty());
+        assert_eq!(repo.head().unwrap(), None);
+    }
+
+    #[test]
+    fn discovery_outside_any_repository_says_where_it_looked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = open_from(&GitOptions::default(), tmp.path().to_path_buf()).unwrap_err();
+        assert!(matches!(err, Error::NotARepository { .. }), "{err:?}");
+        assert!(err.to_string().contains(&tmp.path().display().to_string()));
     }
 }

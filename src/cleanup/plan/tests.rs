@@ -555,3 +555,85 @@ fn plan_serialises_with_schema_and_round_trips() {
     let back: Plan = serde_json::from_value(json).unwrap();
     assert_eq!(back, plan);
 }
+
+/// One repository with every kind of tag: the plan as `--dry-run` would list it.
+fn fixture_plan() -> Plan {
+    let mut h = History::default();
+    h.chain("m", 12, None, hours_ago(24 * 20))
+        .branch("main", "m12");
+    h.tag("v1.0.0", "m12", None);
+    h.chain("f", 3, Some("m12"), hours_ago(6))
+        .branch("feature/login", "f3");
+    h.pr(42, "f3");
+    let git = h.facts();
+    let cfg = config(
+        "keep:\n  built_within: 2h\n  tags: [latest]\n  unlinked: { delete_older_than: 30d }\n",
+    );
+    let mut s = Scan::new("registry.example.com/team/app");
+    for k in 1..=12 {
+        let c = format!("m{k}");
+        let d = s.image(&c, 24 * 21 - k, &[]);
+        s.tag(&sha7(&c), &d);
+    }
+    let release = s.image("release", 24 * 10, &[]);
+    s.tag("latest", &release)
+        .tag("v1.0.0", &release)
+        .tag("main", &release);
+    s.cosign(&release);
+    for c in ["f1", "f2", "f3"] {
+        let d = s.image(c, 5, &[]);
+        s.tag(&format!("feature-login-{}", &cid(c).to_hex()[..7]), &d);
+    }
+    let young = s.image("young", 1, &[]);
+    s.tag("pr-42", &young);
+    let dead = s.image(
+        "dead",
+        24 * 9,
+        &[("berth.git.ref", "refs/heads/feature/old")],
+    );
+    s.tag("feature-old", &dead);
+    s.cosign(&dead);
+    let lost = cid("force-pushed").to_hex();
+    let rewritten = s.image("rewritten", 24 * 8, &[]);
+    s.tag(&format!("sha-{}", &lost[..7]), &rewritten);
+    s.referrer("sbom of rewritten", &rewritten);
+    let stray = s.image("stray", 24 * 60, &[]);
+    s.tag("debug-build", &stray);
+    plan_one(&git, &cfg, &s.0)
+}
+
+/// The text a person reviews: one line per tag, then the untagged manifests that go.
+fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    for rp in &plan.repos {
+        out.push_str(&format!(
+            "{}: {} tags, {} kept, {} deleted\n",
+            rp.repo, rp.totals.tags, rp.totals.keep, rp.totals.delete
+        ));
+        for t in &rp.tags {
+            let how = match &t.decision {
+                Decision::Keep { .. } => "",
+                Decision::Delete {
+                    how: How::DeleteManifest,
+                    ..
+                } => " [delete manifest]",
+                Decision::Delete {
+                    how: How::UntagOnly,
+                    ..
+                } => " [untag]",
+            };
+            out.push_str(&format!("  {:<24} {}{how}\n", t.tag, t.decision.reason()));
+        }
+        for m in &rp.manifest_deletions {
+            out.push_str(&format!("  @{:<23} {}\n", m.digest.short(), m.reason));
+        }
+    }
+    out
+}
+
+#[test]
+fn fixture_plan_snapshot() {
+    let plan = fixture_plan();
+    insta::assert_snapshot!("fixture_plan_text", render(&plan));
+    insta::assert_json_snapshot!("fixture_plan_json", plan);
+}
