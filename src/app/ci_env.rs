@@ -1,9 +1,464 @@
-//! `berth ci-env`.
+//! `berth ci-env`: ci reads the environment → the login is verified through `registry` → ci
+//! writes the per-job docker config and renders the exports; `policy` gives the tags.
+//!
+//! Nothing is written before the login is verified, so wrong credentials leave no directory,
+//! no script and no `$GITHUB_ENV` lines behind.
 
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::ci::docker_config::{self, Credentials, Source};
+use crate::ci::shell::{self, Format, Line};
+use crate::ci::{self, CiContext, CiKind, Env, JobRef};
 use crate::cli::{CiEnvArgs, GlobalArgs};
-use crate::exit::ExitStatus;
+use crate::env_vars;
+use crate::exit::{ExitStatus, Failure};
+use crate::git::RefKind;
+use crate::policy::slug::SlugStyle;
+use crate::policy::templates::{Template, render_tags};
+use crate::registry::Connector;
+use crate::report;
+use crate::settings::{self, ci_env::Destination};
 
 /// Runs the command.
-pub async fn run(_global: &GlobalArgs, _args: CiEnvArgs) -> anyhow::Result<ExitStatus> {
-    todo!("helper")
+pub async fn run(global: &GlobalArgs, args: CiEnvArgs) -> anyhow::Result<ExitStatus> {
+    let env = Env::from_process();
+    let settings = settings::ci_env::resolve(global, &args, &env)
+        .map_err(|e| Failure::new(ExitStatus::Usage, e))?;
+    if settings.cleanup {
+        return cleanup(&env);
+    }
+    let kind = settings.ci.unwrap_or_else(|| ci::detect(&env));
+    let mut ctx = ci::read(kind, &env).map_err(|e| Failure::new(ExitStatus::Usage, e))?;
+    if ctx.sha.is_none() {
+        ctx.sha = head_commit();
+    }
+
+    let login = match (&ctx.login, settings.login) {
+        (Some(login), true) => {
+            Connector::new(settings::registry_options(global))
+                .verify_login(&login.host, &login.username, &login.password)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot log into {} with {}; nothing was written",
+                        login.host, login.source
+                    )
+                })?;
+            tracing::info!(host = %login.host, user = %login.username, "login verified");
+            Some(login.clone())
+        }
+        (Some(_), false) => None,
+        (None, _) => {
+            if settings.login {
+                if let Some(reason) = &ctx.no_login_reason {
+                    tracing::warn!("no registry login: {reason}");
+                }
+            }
+            None
+        }
+    };
+
+    let source = docker_config_source(&settings, &env)?;
+    let parent = ctx.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let (job_dir, notes) = docker_config::create_job_dir(
+        &parent,
+        &source,
+        login.as_ref().map(|l| Credentials {
+            host: &l.host,
+            username: &l.username,
+            password: &l.password,
+        }),
+    )?;
+    // From here on a failure must not leave a half-set-up directory behind.
+    match finish(&settings, &env, &ctx, &job_dir, &notes, &settings.templates) {
+        Ok(status) => Ok(status),
+        Err(err) => {
+            let _ = docker_config::remove_job_dir(&job_dir);
+            Err(err)
+        }
+    }
+}
+
+/// `--cleanup`: removes the directory `$DOCKER_CONFIG` names, if ci-env made it.
+fn cleanup(env: &Env) -> anyhow::Result<ExitStatus> {
+    let dir = env.get(env_vars::DOCKER_CONFIG).ok_or_else(|| {
+        Failure::new(
+            ExitStatus::Usage,
+            anyhow::anyhow!(
+                "--cleanup removes the directory named by DOCKER_CONFIG, which is not set; run it \
+                 in the same job, after the script ci-env printed was sourced"
+            ),
+        )
+    })?;
+    docker_config::remove_job_dir(Path::new(dir))
+        .map_err(|e| Failure::new(ExitStatus::Refused, e))?;
+    tracing::info!(dir, "removed the per-job docker config");
+    Ok(ExitStatus::Success)
+}
+
+/// The commit of the checkout in the working directory (generic CI without `BERTH_GIT_SHA`).
+fn head_commit() -> Option<String> {
+    let repo = crate::git::open(&crate::git::GitOptions::default())
+        .map_err(|e| tracing::debug!("no git checkout for BERTH_GIT_SHA: {e}"))
+        .ok()?;
+    repo.head().ok().flatten().map(|c| c.to_hex())
+}
+
+fn docker_config_source(
+    settings: &settings::ci_env::CiEnvSettings,
+    env: &Env,
+) -> anyhow::Result<Source> {
+    let auth_config = env.get(env_vars::DOCKER_AUTH_CONFIG);
+    if settings.use_docker_auth_config {
+        let text = auth_config
+            .ok_or_else(|| Failure::new(ExitStatus::Usage, ci::Error::NoDockerAuthConfig))?;
+        return Ok(Source::AuthConfig(crate::secret::Secret::new(text)));
+    }
+    let dir = settings.docker_config_dir.clone();
+    let has_config = dir
+        .as_ref()
+        .is_some_and(|d| d.join("config.json").is_file());
+    // GitLab runners hand credentials in DOCKER_AUTH_CONFIG and have no ~/.docker: use it
+    // when it is all there is.
+    if let (false, Some(text)) = (has_config, auth_config) {
+        tracing::info!("no docker config.json found; building it from DOCKER_AUTH_CONFIG");
+        return Ok(Source::AuthConfig(crate::secret::Secret::new(text)));
+    }
+    Ok(Source::Dir(dir.unwrap_or_default()))
+}
+
+/// Renders and writes the output once the directory exists.
+fn finish(
+    settings: &settings::ci_env::CiEnvSettings,
+    env: &Env,
+    ctx: &CiContext,
+    job_dir: &Path,
+    notes: &docker_config::Notes,
+    templates: &[Template],
+) -> anyhow::Result<ExitStatus> {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let exports = exports(ctx, env, job_dir, templates, &now);
+    let mut lines = vec![Line::Comment(format!(
+        "berth ci-env {}: per-job docker config, registry login, image variables",
+        ctx.kind.name()
+    ))];
+    if let Some(store) = &notes.dropped_creds_store {
+        let text = format!(
+            "the per-job docker config leaves out credsStore `{store}` (the runner's shared \
+             store); registries that only it knows need credHelpers or a login in the job"
+        );
+        tracing::warn!("{text}");
+        lines.push(Line::Comment(text));
+    }
+    if let Some(helper) = &notes.dropped_cred_helper {
+        lines.push(Line::Comment(format!(
+            "credHelpers entry `{helper}` of the CI registry replaced by the job's own login"
+        )));
+    }
+    match (&ctx.login, &ctx.no_login_reason) {
+        (Some(login), _) if settings.login => lines.push(Line::Comment(format!(
+            "logged into {} as {} (verified), stored inline in config.json",
+            login.host, login.username
+        ))),
+        _ if !settings.login => {
+            lines.push(Line::Comment("registry login skipped (--no-login)".into()))
+        }
+        (None, Some(reason)) => lines.push(Line::Comment(format!("no registry login: {reason}"))),
+        _ => {}
+    }
+    for export in &exports.values {
+        match export {
+            Export::Set(name, value) => lines.push(Line::Set {
+                name: name.to_string(),
+                value: value.clone(),
+            }),
+            Export::AlreadySet(name) => {
+                tracing::info!("{name} is already set; left alone");
+                lines.push(Line::Comment(format!("{name} is already set; left alone")));
+            }
+            Export::Unknown(name, why) => {
+                lines.push(Line::Comment(format!("{name} not set: {why}")));
+            }
+        }
+    }
+    let text = shell::render(settings.format, &lines).map_err(|e| {
+        Failure::new(
+            ExitStatus::Usage,
+            anyhow::Error::new(e).context(format!(
+                "cannot write the variables as {}",
+                format_name(settings.format)
+            )),
+        )
+    })?;
+
+    if let Some(files) = &ctx.github_files {
+        for secret in &ctx.secrets_to_mask {
+            report::ci_env::add_mask(secret);
+        }
+        github_files(files, &exports)?;
+    }
+
+    match &settings.destination {
+        Destination::Stdout => report::ci_env::script(&text)?,
+        Destination::File(path) => write_output(path, &text)?,
+        Destination::FileAndPrintPath(path) => {
+            write_output(path, &text)?;
+            report::ci_env::path(path)?;
+        }
+        Destination::NewFile => {
+            let path = job_dir.join(format!(
+                "ci-env.{}",
+                settings::ci_env::extension(settings.format)
+            ));
+            write_output(&path, &text)?;
+            report::ci_env::path(&path)?;
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Posix => "a POSIX shell script",
+        Format::Fish => "a fish script",
+        Format::PowerShell => "a PowerShell script",
+        Format::Cmd => "a cmd batch file",
+        Format::Dotenv => "a dotenv file",
+    }
+}
+
+/// Writes (truncating) an output file, created 0600 when new.
+fn write_output(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("cannot write the ci-env output to {}", path.display()))
+}
+
+/// One exported variable's fate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Export {
+    /// Exported with this value.
+    Set(&'static str, String),
+    /// The user had set it; left alone.
+    AlreadySet(&'static str),
+    /// Not known in this job, and why.
+    Unknown(&'static str, String),
+}
+
+/// The exports plus what GitHub's step outputs need.
+struct Exports {
+    values: Vec<Export>,
+    /// The repository later steps push to (the user's `BERTH_REPO` when set).
+    repo: Option<String>,
+    tags: Vec<String>,
+    labels: Vec<String>,
+}
+
+/// Computes the exports. Values the user already set are left alone *and* used in place of
+/// berth's own (their `BERTH_GIT_SHA` names the tags), so the variables agree with each other.
+fn exports(
+    ctx: &CiContext,
+    env: &Env,
+    job_dir: &Path,
+    templates: &[Template],
+    now: &str,
+) -> Exports {
+    let mut values = Vec::new();
+    let mut effective = |name: &'static str, own: Result<String, String>| -> Option<String> {
+        if let Some(existing) = env.get(name) {
+            values.push(Export::AlreadySet(name));
+            return Some(existing.to_string());
+        }
+        match own {
+            Ok(v) => {
+                values.push(Export::Set(name, v.clone()));
+                Some(v)
+            }
+            Err(why) => {
+                values.push(Export::Unknown(name, why));
+                None
+            }
+        }
+    };
+    // DOCKER_CONFIG is always replaced: the user's one is the copy source.
+    let docker_config = job_dir.display().to_string();
+    let repo = ctx.repo.clone();
+    let sha = ctx.sha.clone();
+    let git_ref = ctx.git_ref.clone();
+    let style = if ctx.kind == CiKind::Gitlab {
+        SlugStyle::Gitlab
+    } else {
+        SlugStyle::MetadataAction
+    };
+
+    let mut out_values = vec![Export::Set(env_vars::DOCKER_CONFIG, docker_config)];
+    let repo = effective(
+        env_vars::BERTH_REPO,
+        repo.ok_or_else(|| "set BERTH_REPO to the repository images are pushed to".into()),
+    );
+    effective(
+        "BERTH_CONTAINER_REGISTRY",
+        ctx.container_registry
+            .map(str::to_string)
+            .ok_or_else(|| "detected from the registry host".into()),
+    );
+    let sha = effective(
+        "BERTH_GIT_SHA",
+        sha.ok_or_else(|| "no commit known: set BERTH_GIT_SHA or run in a git checkout".into()),
+    );
+    let full_ref = effective(
+        "BERTH_GIT_REF",
+        git_ref
+            .as_ref()
+            .map(JobRef::full_name)
+            .ok_or_else(|| "no ref known: set BERTH_GIT_REF (e.g. refs/heads/main)".into()),
+    );
+    let job_ref = full_ref.as_deref().map(JobRef::parse);
+    let ref_slug = job_ref.as_ref().map(|r| match r {
+        JobRef::Branch(name) | JobRef::Tag(name) => style.apply(name),
+        JobRef::PullRequest { number, .. } => format!("pr-{number}"),
+    });
+    effective(
+        "BERTH_GIT_REF_SLUG",
+        ref_slug.ok_or_else(|| "no ref known".into()),
+    );
+    let tags = match &sha {
+        Some(sha) => {
+            let number;
+            let kind_name = match &job_ref {
+                Some(JobRef::Branch(b)) => Some((RefKind::Branch, b.as_str())),
+                Some(JobRef::Tag(t)) => Some((RefKind::Tag, t.as_str())),
+                Some(JobRef::PullRequest { number: n, .. }) => {
+                    number = n.to_string();
+                    Some((RefKind::PullRequest(*n), number.as_str()))
+                }
+                None => None,
+            };
+            render_tags(templates, sha, kind_name, style)
+        }
+        None => Vec::new(),
+    };
+    let tags = effective(
+        "BERTH_IMAGE_TAGS",
+        if tags.is_empty() {
+            Err("no commit known".into())
+        } else {
+            Ok(tags.join(" "))
+        },
+    )
+    .map(|t| t.split_whitespace().map(str::to_string).collect())
+    .unwrap_or_default();
+    let mut labels = Vec::new();
+    if let Some(sha) = &sha {
+        labels.push(format!("org.opencontainers.image.revision={sha}"));
+    }
+    if let Some(source) = &ctx.source_url {
+        labels.push(format!("org.opencontainers.image.source={source}"));
+    }
+    labels.push(format!("org.opencontainers.image.created={now}"));
+    if let Some(full_ref) = &full_ref {
+        labels.push(format!("berth.git.ref={full_ref}"));
+    }
+    let labels = effective("BERTH_IMAGE_LABELS", Ok(labels.join(" ")))
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    out_values.extend(values);
+    Exports {
+        values: out_values,
+        repo,
+        tags,
+        labels,
+    }
+}
+
+/// Appends the exports to `$GITHUB_ENV`, the step outputs to `$GITHUB_OUTPUT` (`tags` and
+/// `labels` newline-separated, full image references, as docker/build-push-action reads them)
+/// and a short summary to `$GITHUB_STEP_SUMMARY`.
+fn github_files(files: &ci::github::Files, exports: &Exports) -> anyhow::Result<()> {
+    if let Some(path) = &files.env {
+        let mut text = String::new();
+        for export in &exports.values {
+            if let Export::Set(name, value) = export {
+                text.push_str(&shell::github_heredoc(name, value)?);
+            }
+        }
+        ci::github::append(path, &text)?;
+    }
+    let full_refs: Vec<String> = match &exports.repo {
+        Some(repo) => exports.tags.iter().map(|t| format!("{repo}:{t}")).collect(),
+        None => Vec::new(),
+    };
+    if let Some(path) = &files.output {
+        let mut text = String::new();
+        for export in &exports.values {
+            if let Export::Set(name, value) = export {
+                let output = name
+                    .trim_start_matches("BERTH_")
+                    .to_ascii_lowercase()
+                    .replace('_', "-");
+                text.push_str(&shell::github_heredoc(&output, value)?);
+            }
+        }
+        text.push_str(&shell::github_heredoc("tags", &full_refs.join("\n"))?);
+        text.push_str(&shell::github_heredoc(
+            "labels",
+            &exports.labels.join("\n"),
+        )?);
+        ci::github::append(path, &text)?;
+    }
+    if let Some(path) = &files.step_summary {
+        let mut text = String::from("### berth ci-env\n\n");
+        if let Some(repo) = &exports.repo {
+            text.push_str(&format!("Repository: `{repo}`\n\n"));
+        }
+        for r in &full_refs {
+            text.push_str(&format!("- `{r}`\n"));
+        }
+        text.push('\n');
+        ci::github::append(path, &text)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::templates::defaults;
+    use std::path::PathBuf;
+
+    #[test]
+    fn user_values_are_left_alone_and_drive_the_tags() {
+        let env = Env::from_pairs([("BERTH_GIT_SHA", "ffffffffffffffffffffffffffffffffffffffff")]);
+        let mut ctx = ci::read(
+            CiKind::Gitlab,
+            &Env::from_pairs([
+                ("CI_COMMIT_SHA", "0123456789abcdef0123456789abcdef01234567"),
+                ("CI_REGISTRY_IMAGE", "registry.gitlab.com/g/p"),
+                ("CI_COMMIT_BRANCH", "Feature/X"),
+            ]),
+        )
+        .unwrap();
+        ctx.source_url = Some("https://gitlab.com/g/p".into());
+        let dir = PathBuf::from("/tmp/job");
+        let e = exports(&ctx, &env, &dir, &defaults(), "2026-01-01T00:00:00Z");
+        assert!(e.values.contains(&Export::AlreadySet("BERTH_GIT_SHA")));
+        assert!(
+            e.values
+                .contains(&Export::Set("BERTH_GIT_REF_SLUG", "feature-x".into()))
+        );
+        assert_eq!(e.tags[1], "sha-fffffff");
+        assert!(e.tags.contains(&"feature-x".to_string()));
+        assert!(
+            e.labels
+                .contains(&"berth.git.ref=refs/heads/Feature/X".to_string())
+        );
+        assert_eq!(e.repo.as_deref(), Some("registry.gitlab.com/g/p"));
+    }
 }

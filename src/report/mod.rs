@@ -9,6 +9,8 @@ use std::io::Write;
 
 use tracing_subscriber::EnvFilter;
 
+pub mod ci_env;
+
 /// Sets up `tracing` on stderr: warnings by default, `-v` debug, `-vv` trace, `-q` errors only;
 /// `RUST_LOG` overrides.
 pub fn init_logging(verbose: u8, quiet: bool) {

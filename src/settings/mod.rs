@@ -1,6 +1,7 @@
 //! Command line + environment + `berth.yaml` → validated settings. The only module that reads
 //! the `cli` structs; nothing after it knows about clap. Precedence: flag > env > file > default.
 
+pub mod ci_env;
 pub mod cleanup;
 
 use std::time::Duration;
