@@ -774,7 +774,7 @@ async fn reports_of_a_fixed_world_are_stable() {
         let out = cleanup(&store, &clone, &["--dry-run", "--output", format]);
         assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
         // Digests depend on the harness's image bytes, which may change; commit ids do not.
-        let filters = vec![
+        let filters = [
             (regex_escape(&layout), "[LAYOUT]"),
             (r"\b[0-9a-f]{12}\b".to_string(), "[DIGEST]"),
         ];
