@@ -86,8 +86,14 @@ pub async fn run(_global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitSta
     let blobs_after = world.count_blobs()?;
 
     let mut out = String::new();
+    let place = if args.keep {
+        "kept after the demo"
+    } else {
+        "removed after the demo; --keep keeps it"
+    };
     out.push_str(&format!(
-        "berth demo: a git repository and an OCI image layout in {}\n\n{EXPLANATION}\n\n",
+        "berth demo: a git repository and an OCI image layout in {} ({place})\n\n\
+         {EXPLANATION}\n\n",
         tmp.path().display()
     ));
     out.push_str("== 1. berth cleanup --dry-run (nothing is changed) ==\n\n");
@@ -96,17 +102,19 @@ pub async fn run(_global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitSta
     out.push_str(&real.render(Format::Text));
     out.push_str(&format!(
         "\nThe layout had {tags_before} tags and {blobs_before} blobs; it has {tags_after} tags \
-         and {blobs_after} blobs now ({} s).\n",
-        format_args!("{:.1}", started.elapsed().as_secs_f64())
+         and {blobs_after} blobs now ({:.1} s).\n",
+        started.elapsed().as_secs_f64()
     ));
     let status = real.status;
     if args.keep {
         let kept = tmp.keep();
         out.push_str(&format!(
-            "Kept {}: try `berth cleanup --dry-run --repo oci:{} --git-dir {}`.\n",
-            kept.display(),
+            "Explore it: `berth tags oci:{}`, `berth cleanup --dry-run --repo oci:{} --git-dir {}` \
+             (then remove {}).\n",
             world.layout.display(),
-            world.git.display()
+            world.layout.display(),
+            world.git.display(),
+            kept.display()
         ));
     }
     crate::report::stdout(&out).context("could not write the report to stdout")?;
