@@ -1,7 +1,8 @@
 //! `berth tags REPO`: every tag of a repository with its digest, media type, platform count
 //! (indexes), created time and revision label. Tags are resolved concurrently within
 //! `--concurrency` (one manifest GET per tag); config blobs and index children are fetched
-//! once per digest, since content behind a digest never changes.
+//! once per digest, since content behind a digest never changes, and configs are kept in the
+//! on-disk config cache (`$XDG_CACHE_HOME/berth`), so a repeat run fetches none.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,7 @@ use anyhow::Context;
 use futures_util::stream::{self, StreamExt};
 use tokio::sync::OnceCell;
 
+use crate::cleanup::cache::ConfigCache;
 use crate::cli::{GlobalArgs, OutputFormat, TagsArgs};
 use crate::exit::{ExitStatus, Failure};
 use crate::registry::{Connector, Descriptor, Digest, Error, ImageConfig, Manifest, Repository};
@@ -33,7 +35,9 @@ pub async fn run(global: &GlobalArgs, args: TagsArgs) -> anyhow::Result<ExitStat
         Error::InvalidReference { .. } => Failure::new(ExitStatus::Usage, e),
         other => Failure::new(ExitStatus::Error, other),
     })?;
-    let listing = list(repo, concurrency)
+    let cache = settings::cache_dir(&|name| std::env::var(name).ok())
+        .map_or_else(ConfigCache::disabled, ConfigCache::at);
+    let listing = list(repo, concurrency, cache)
         .await
         .with_context(|| format!("cannot list the tags of `{}`", args.repo))?;
     let counts = connector.request_counts();
@@ -57,11 +61,20 @@ pub async fn run(global: &GlobalArgs, args: TagsArgs) -> anyhow::Result<ExitStat
 }
 
 /// Lists and resolves every tag of `repo`.
-pub async fn list(repo: Arc<dyn Repository>, concurrency: usize) -> Result<TagListing, Error> {
+/// Configs come from `disk` where it has them, and are stored there once fetched.
+pub async fn list(
+    repo: Arc<dyn Repository>,
+    concurrency: usize,
+    disk: ConfigCache,
+) -> Result<TagListing, Error> {
     let mut tags = repo.list_tags().await?;
     tags.sort();
     tags.dedup();
-    let cache = Arc::new(Cache::default());
+    let cache = Arc::new(Cache {
+        disk,
+        configs: Once::default(),
+        manifests: Once::default(),
+    });
     let rows = stream::iter(tags)
         .map(|tag| {
             let repo = repo.clone();
@@ -82,8 +95,8 @@ pub async fn list(repo: Arc<dyn Repository>, concurrency: usize) -> Result<TagLi
 type Once<T> = Mutex<HashMap<Digest, Arc<OnceCell<Result<T, String>>>>>;
 
 /// Results per digest, shared by all tags (several tags often share one image).
-#[derive(Default)]
 struct Cache {
+    disk: ConfigCache,
     configs: Once<ImageConfig>,
     manifests: Once<Manifest>,
 }
@@ -101,9 +114,16 @@ impl Cache {
             .entry(desc.digest.clone())
             .or_default()
             .clone();
-        cell.get_or_init(|| async { repo.config(desc).await.map_err(|e| e.to_string()) })
-            .await
-            .clone()
+        cell.get_or_init(|| async {
+            if let Some(config) = self.disk.get(&desc.digest) {
+                return Ok(config);
+            }
+            let config = repo.config(desc).await.map_err(|e| e.to_string())?;
+            self.disk.put(&desc.digest, &config);
+            Ok(config)
+        })
+        .await
+        .clone()
     }
 
     async fn manifest(&self, repo: &dyn Repository, digest: &Digest) -> Result<Manifest, String> {

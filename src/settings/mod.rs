@@ -20,3 +20,17 @@ pub fn registry_options(global: &GlobalArgs) -> RegistryOptions {
         retry_budget: defaults.retry_budget,
     }
 }
+
+/// berth's cache directory: `$XDG_CACHE_HOME/berth`, else `~/.cache/berth`; None when neither
+/// variable is set. `env` reads environment variables (the process environment in production).
+pub fn cache_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<std::path::PathBuf> {
+    env(crate::env_vars::XDG_CACHE_HOME)
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            env(crate::env_vars::HOME)
+                .filter(|v| !v.is_empty())
+                .map(|h| std::path::Path::new(&h).join(".cache"))
+        })
+        .map(|d| d.join("berth"))
+}

@@ -65,7 +65,9 @@ async fn text_and_json_reports() {
     });
 
     // The env twin of the argument works too.
-    let env = run(berth().args(["tags", "-o", "json"]).env("BERTH_REPO", &repo));
+    let env = run(berth()
+        .args(["tags", "-o", "json"])
+        .env("BERTH_REPO", &repo));
     assert_eq!(env.stdout, json.stdout);
 }
 
@@ -92,7 +94,11 @@ async fn credentials_from_a_docker_credential_helper() {
     let helper = bin.join("docker-credential-fake");
     std::fs::write(&helper, script).unwrap();
     std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let repo = format!("{}/h/app", registry.host());
 
     for config in [
@@ -118,13 +124,52 @@ async fn credentials_from_a_docker_credential_helper() {
     std::fs::write(docker.join("config.json"), r#"{"credsStore":"missing"}"#).unwrap();
     let out = run(berth().args(["tags", &repo]).env("DOCKER_CONFIG", &docker));
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("docker-credential-missing"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("docker-credential-missing"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn bad_reference_is_a_usage_error() {
     let out = run(berth().args(["tags", "localhost:5000/Team/App"]));
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains("`localhost:5000/Team/App`"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`localhost:5000/Team/App`"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("lowercase"), "{}", out.stderr);
+}
+
+#[test]
+fn works_on_an_oci_layout() {
+    use berth::registry::ocidir::OciDir;
+
+    let dir = crate::harness::temp_dir();
+    let layout = OciDir::create(&dir.path().join("layout")).expect("layout");
+    let spec = ImageSpec::new("disk")
+        .created("2026-05-06T07:08:09Z")
+        .label("org.opencontainers.image.revision", "0123456789ab");
+    let layer = spec.layer();
+    let layer_desc = layout
+        .put_blob("application/vnd.oci.image.layer.v1.tar", &layer)
+        .unwrap();
+    let config = spec.config(layer_desc.digest.as_str());
+    layout
+        .put_blob("application/vnd.oci.image.config.v1+json", &config)
+        .unwrap();
+    let digest = layout
+        .put_manifest(&spec.manifest(&config, &layer), Some("v1"))
+        .unwrap();
+    let repo = format!("oci:{}", layout.path().display());
+    let out = run(berth().args(["tags", "-o", "json", &repo]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["repository"], repo);
+    assert_eq!(json["tags"][0]["tag"], "v1");
+    assert_eq!(json["tags"][0]["digest"], digest.as_str());
+    assert_eq!(json["tags"][0]["created"], "2026-05-06T07:08:09Z");
+    assert_eq!(json["tags"][0]["revision"], "0123456789ab");
 }
