@@ -220,45 +220,39 @@ fn measure(repo: &Path, runs: usize, linked: usize, planner_tags: usize) {
         .parse()
         .unwrap();
     let facts = git::open(&options).unwrap().facts().unwrap();
-    let rev_list = median(runs, || {
-        git(Some(repo), &["rev-list", "--all", "--count"]);
-    });
-    let load = median(runs, || {
-        let facts = git::open(&options).unwrap().facts().unwrap();
-        std::hint::black_box(facts);
-    });
     let branches = facts
         .refs
         .iter()
         .filter(|r| r.kind == git::RefKind::Branch)
         .count();
-    let tags = facts.refs.len() - branches;
     println!(
-        "repository: {} commits (git rev-list: {git_count}), {branches} branches, {tags} tags, commit-graph present",
-        facts.commits.len()
+        "repository: {} commits (git rev-list: {git_count}), {branches} branches, {} tags, commit-graph present",
+        facts.commits.len(),
+        facts.refs.len() - branches
     );
     assert_eq!(
         facts.commits.len(),
         git_count,
         "berth and git disagree on the commit count"
     );
-    println!(
-        "git rev-list --all --count        median of {runs}: {:>8.1} ms",
-        ms(rev_list)
-    );
-    println!(
-        "berth open + facts()               median of {runs}: {:>8.1} ms",
-        ms(load)
-    );
-    println!(
-        "ratio facts loading / git rev-list: {:.2}",
-        load.as_secs_f64() / rev_list.as_secs_f64()
-    );
+    println!("(wall: median of {runs} runs; cpu: mean user+sys per run, 10 ms ticks)");
+    let rev_list = timed(runs, || {
+        git(Some(repo), &["rev-list", "--all", "--count"]);
+    });
+    let load = timed(runs, || {
+        let facts = git::open(&options).unwrap().facts().unwrap();
+        std::hint::black_box(facts);
+    });
+    rev_list.print("git rev-list --all --count");
+    load.print("berth open + facts()");
+    load.ratio("facts loading / git rev-list", &rev_list, None);
+
+    without_commit_graph(repo, &options, runs.min(3));
 
     let config = CleanupConfig::default();
     let now = newest(&facts) + chrono::Duration::days(1);
     let scan = linked_scan(&facts, linked);
-    let keep_set = median(runs, || {
+    let keep_set = timed(runs, || {
         let facts = git::open(&options).unwrap().facts().unwrap();
         let plan = plan::plan(&PlanInput {
             scans: std::slice::from_ref(&scan),
@@ -275,23 +269,17 @@ fn measure(repo: &Path, runs: usize, linked: usize, planner_tags: usize) {
         now,
     });
     let totals = sample.repos[0].totals;
-    println!(
-        "keep set: open + facts() + plan of {} linked tags median of {runs}: {:>8.1} ms ({} kept, {} deleted)",
-        totals.tags,
-        ms(keep_set),
-        totals.keep,
-        totals.delete
-    );
-    println!(
-        "ratio keep set / git rev-list: {:.2}  (target <= 2.00)",
-        keep_set.as_secs_f64() / rev_list.as_secs_f64()
-    );
+    keep_set.print(&format!(
+        "keep set: open + facts() + plan, {} linked tags ({} kept, {} deleted)",
+        totals.tags, totals.keep, totals.delete
+    ));
+    keep_set.ratio("keep set / git rev-list", &rev_list, Some(2.0));
     println!("peak memory (VmHWM) so far: {} MB", vm_hwm_kb() / 1024);
     drop(sample);
     drop(scan);
 
     let big = linked_scan(&facts, planner_tags);
-    let planner = median(runs, || {
+    let planner = timed(runs, || {
         let plan = plan::plan(&PlanInput {
             scans: std::slice::from_ref(&big),
             git: &facts,
@@ -300,15 +288,97 @@ fn measure(repo: &Path, runs: usize, linked: usize, planner_tags: usize) {
         });
         std::hint::black_box(plan);
     });
-    println!(
-        "planner alone on {} tags       median of {runs}: {:>8.1} ms  (target < 1000 ms)",
-        big.tags.len(),
-        ms(planner)
-    );
+    planner.print(&format!(
+        "planner alone, {} tags (target < 1000 ms)",
+        big.tags.len()
+    ));
     println!(
         "peak memory (VmHWM) of the measuring process: {} MB  (target < 300 MB)",
         vm_hwm_kb() / 1024
     );
+}
+
+/// Both sides again with the commit-graph file moved away (restored afterwards): every
+/// commit is then decoded from the packs.
+fn without_commit_graph(repo: &Path, options: &GitOptions, runs: usize) {
+    let file = repo.join("objects/info/commit-graph");
+    let aside = repo.join("objects/info/commit-graph.bench-off");
+    std::fs::rename(&file, &aside).expect("move the commit-graph file aside");
+    let rev_list = timed(runs, || {
+        git(Some(repo), &["rev-list", "--all", "--count"]);
+    });
+    let load = timed(runs, || {
+        let facts = git::open(options).unwrap().facts().unwrap();
+        std::hint::black_box(facts);
+    });
+    std::fs::rename(&aside, &file).expect("restore the commit-graph file");
+    rev_list.print("no commit-graph: git rev-list --all --count");
+    load.print("no commit-graph: berth open + facts()");
+    load.ratio(
+        "no commit-graph: facts loading / git rev-list",
+        &rev_list,
+        None,
+    );
+}
+
+/// Wall and CPU time of one measured step.
+struct Timing {
+    wall: Duration,
+    cpu: Duration,
+}
+
+impl Timing {
+    fn print(&self, what: &str) {
+        println!(
+            "{what:<70} wall {:>8.1} ms   cpu {:>8.1} ms",
+            ms(self.wall),
+            ms(self.cpu)
+        );
+    }
+
+    fn ratio(&self, what: &str, base: &Timing, target: Option<f64>) {
+        let target = target.map_or(String::new(), |t| format!("  (target <= {t:.2})"));
+        println!(
+            "ratio {what}: wall {:.2}, cpu {:.2}{target}",
+            self.wall.as_secs_f64() / base.wall.as_secs_f64(),
+            self.cpu.as_secs_f64() / base.cpu.as_secs_f64().max(1e-9),
+        );
+    }
+}
+
+/// Runs `f` `runs` times: the median wall time, and the mean CPU time of this process and
+/// its waited-for children (so a spawned `git` counts), which other load on the machine
+/// does not inflate.
+fn timed(runs: usize, mut f: impl FnMut()) -> Timing {
+    let runs = runs.max(1);
+    let before = cpu_ticks();
+    let mut walls: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        })
+        .collect();
+    let ticks = cpu_ticks() - before;
+    walls.sort();
+    Timing {
+        wall: walls[walls.len() / 2],
+        // Linux reports these in USER_HZ = 100 ticks per second.
+        cpu: Duration::from_millis(ticks * 10 / runs as u64),
+    }
+}
+
+/// utime + stime + cutime + cstime of this process, in ticks (/proc/self/stat).
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("read /proc/self/stat");
+    // Fields after `pid (comm) `; comm may contain spaces, so split after the last ')'.
+    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime, stime, cutime, cstime are fields 14..=17 of the line, 11..=14 here.
+    fields[11..=14]
+        .iter()
+        .map(|f| f.parse::<u64>().expect("a tick count"))
+        .sum()
 }
 
 /// The committer date of the newest commit.
@@ -360,18 +430,6 @@ fn linked_scan(facts: &GitFacts, count: usize) -> RepoScan {
         });
     }
     scan
-}
-
-fn median(runs: usize, mut f: impl FnMut()) -> Duration {
-    let mut times: Vec<Duration> = (0..runs.max(1))
-        .map(|_| {
-            let started = Instant::now();
-            f();
-            started.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
 }
 
 fn ms(d: Duration) -> f64 {

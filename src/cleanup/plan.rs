@@ -177,7 +177,10 @@ pub struct Totals {
 /// Why a tag is kept or deleted; renders as one line of plain English.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
-    /// Machine-readable kind, e.g. `protected`, `dead_ref`, `policy`.
+    /// Machine-readable kind: `protected`, `live_ref`, `policy`, `signature`, `unlinked`,
+    /// `built_within`, `ambiguous`, `missing_evidence`, `shallow` (kept) and `dead_ref`,
+    /// `commit_gone`, `policy`, `signature`, `unlinked`, `referrer`, `untagged_child`
+    /// (deleted).
     pub kind: String,
     /// The sentence.
     pub message: String,
@@ -397,7 +400,7 @@ impl<'a> Context<'a> {
         // Cosign tags follow their subject. A kept signature can itself pin a manifest (its
         // digest joins the kept set), which can save a subject; repeat until nothing moves.
         // The kept set only grows, so this ends.
-        let mut followed: Vec<Option<Reason>> = vec![None; pending.len()];
+        let mut followed: Vec<Option<(bool, Reason)>> = vec![None; pending.len()];
         loop {
             let going: HashSet<&Digest> = pending
                 .iter()
@@ -411,29 +414,38 @@ impl<'a> Context<'a> {
                 let Pending::Follow(subject) = p else {
                     continue;
                 };
-                let reason = if closure.contains(subject) {
-                    Reason::kept(
-                        "signature",
-                        format!("signature of kept image {}", subject.short()),
+                let (keep, reason) = if closure.contains(subject) {
+                    (
+                        true,
+                        Reason::kept(
+                            "signature",
+                            format!("signature of kept image {}", subject.short()),
+                        ),
                     )
                 } else if going.contains(subject) {
-                    Reason::deleted(
-                        "signature",
-                        format!("signature of deleted image {}", subject.short()),
+                    (
+                        false,
+                        Reason::deleted(
+                            "signature",
+                            format!("signature of deleted image {}", subject.short()),
+                        ),
                     )
                 } else {
-                    Reason::kept(
-                        "missing_evidence",
-                        format!(
-                            "its signed image {} is not a tagged image this plan judges",
-                            subject.short()
+                    (
+                        true,
+                        Reason::kept(
+                            "missing_evidence",
+                            format!(
+                                "its signed image {} is not a tagged image this plan judges",
+                                subject.short()
+                            ),
                         ),
                     )
                 };
-                if reason.message.starts_with("kept") {
+                if keep {
                     kept_signatures.extend(digests[k].filter(|d| !closure.contains(*d)).cloned());
                 }
-                followed[k] = Some(reason);
+                followed[k] = Some((keep, reason));
             }
             if kept_signatures.is_empty() {
                 break;
@@ -451,10 +463,7 @@ impl<'a> Context<'a> {
             let (keep, reason) = match p {
                 Pending::Keep(r) => (true, r),
                 Pending::Delete(r) => (false, r),
-                Pending::Follow(_) => {
-                    let r = followed[k].take().expect("every follower was decided");
-                    (r.message.starts_with("kept"), r)
-                }
+                Pending::Follow(_) => followed[k].take().expect("every follower was decided"),
             };
             let decision = match (keep, &digest) {
                 (false, Some(d)) => {

@@ -155,12 +155,11 @@ impl CommitGraph {
 
     /// Looks up a hex prefix (4 to 40 digits, either case) among the reachable commits.
     pub fn find_prefix(&self, prefix: &str) -> PrefixMatch {
-        let prefix = prefix.to_ascii_lowercase();
         if prefix.len() < 4 || prefix.len() > 40 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
             return PrefixMatch::None;
         }
         if prefix.len() == 40 {
-            return CommitId::from_hex(&prefix)
+            return CommitId::from_hex(prefix)
                 .and_then(|id| self.find(&id))
                 .map_or(PrefixMatch::None, PrefixMatch::One);
         }

@@ -133,6 +133,23 @@ fn open_from(options: &GitOptions, start: PathBuf) -> Result<Repo, Error> {
     })
 }
 
+/// `remote` is configured, or remote-tracking refs of it exist.
+fn has_remote(repo: &gix::Repository, remote: &str) -> bool {
+    if repo.find_remote(remote).is_ok() {
+        return true;
+    }
+    let prefix = format!("refs/remotes/{remote}/");
+    repo.references()
+        .ok()
+        .and_then(|platform| {
+            platform
+                .prefixed(prefix.as_str())
+                .ok()
+                .map(|mut iter| iter.next().is_some())
+        })
+        .unwrap_or(false)
+}
+
 /// The gix options for `trust`.
 fn open_options(trust: bool) -> gix::open::Options {
     let options = gix::open::Options::default();
@@ -179,22 +196,8 @@ impl Repo {
     /// The remote is configured, or remote-tracking refs of it exist (a repository of another
     /// owner is read without its config, so the refs are the evidence then).
     pub fn has_remote(&self) -> bool {
-        let Ok(repo) = self.handle() else {
-            return false;
-        };
-        if repo.find_remote(self.remote.as_str()).is_ok() {
-            return true;
-        }
-        let prefix = format!("refs/remotes/{}/", self.remote);
-        repo.references()
-            .ok()
-            .and_then(|platform| {
-                platform
-                    .prefixed(prefix.as_str())
-                    .ok()
-                    .map(|mut iter| iter.next().is_some())
-            })
-            .unwrap_or(false)
+        self.handle()
+            .is_ok_and(|repo| has_remote(&repo, &self.remote))
     }
 
     /// `git fetch --prune --prune-tags [--unshallow] <remote>
@@ -224,7 +227,7 @@ impl Repo {
     pub fn facts(&self) -> Result<GitFacts, Error> {
         let mut repo = self.handle()?;
         repo.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
-        let source = if self.has_remote() {
+        let source = if has_remote(&repo, &self.remote) {
             BranchSource::Remote(&self.remote)
         } else {
             tracing::debug!(remote = %self.remote, "no such remote: local branches are the live branches");

@@ -93,6 +93,8 @@ fn ci_clone_reads_remote_tracking_branches_and_tags_with_their_dates() {
     let repo = git::open(&options(&dir)).unwrap();
     assert!(repo.has_remote());
     assert!(!repo.is_shallow());
+    // The detached HEAD of a CI checkout.
+    assert_eq!(repo.head().unwrap(), Some(id(&s.merge)));
     let facts = repo.facts().unwrap();
     assert!(!facts.shallow);
     let time_of = |hex: &str| facts.commits.time(facts.commits.find(&id(hex)).unwrap());

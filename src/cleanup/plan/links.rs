@@ -203,10 +203,16 @@ impl Linker<'_> {
 
     fn by_templates(&self, tag: &str) -> Option<Link> {
         let mut found: Option<Link> = None;
+        let mut looked_up: Option<&str> = None;
         for t in &self.config.templates {
             let Some(hex) = t.match_commit(tag) else {
                 continue;
             };
+            // `sha-{sha7}` and `{branch}-{sha7}` both read `sha-1a2b3c4`; one lookup is enough.
+            if looked_up == Some(hex) {
+                continue;
+            }
+            looked_up = Some(hex);
             let link = self.lookup(hex, Via::Template(t.as_str().to_string()));
             match (&found, &link) {
                 (None, _) => found = Some(link),
