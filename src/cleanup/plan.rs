@@ -311,7 +311,7 @@ impl<'a> Context<'a> {
         match r.kind {
             RefKind::Branch => format!("branch {}", r.name),
             RefKind::Tag => format!("git tag {}", r.name),
-            RefKind::PullRequest(n) => format!("open pull request #{n}"),
+            RefKind::PullRequest(n) => format!("pull request #{n}"),
         }
     }
 
@@ -323,8 +323,14 @@ impl<'a> Context<'a> {
         let input = self.input;
         let config = input.config;
         let mut graph = Graph::new(&scan.manifests);
-        let mut order: Vec<usize> = (0..scan.tags.len()).collect();
-        order.sort_by(|&a, &b| scan.tags[a].name.cmp(&scan.tags[b].name));
+        let mut by_name: Vec<(&str, usize)> = scan
+            .tags
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name.as_str(), i))
+            .collect();
+        by_name.sort_unstable();
+        let order: Vec<usize> = by_name.into_iter().map(|(_, i)| i).collect();
 
         if input.git.shallow {
             let tags = order
@@ -401,7 +407,9 @@ impl<'a> Context<'a> {
         // digest joins the kept set), which can save a subject; repeat until nothing moves.
         // The kept set only grows, so this ends.
         let mut followed: Vec<Option<(bool, Reason)>> = vec![None; pending.len()];
-        loop {
+        let has_followers = pending.iter().any(|p| matches!(p, Pending::Follow(_)));
+        let mut settled = !has_followers;
+        while !settled {
             let going: HashSet<&Digest> = pending
                 .iter()
                 .enumerate()
@@ -447,30 +455,31 @@ impl<'a> Context<'a> {
                 }
                 followed[k] = Some((keep, reason));
             }
-            if kept_signatures.is_empty() {
-                break;
-            }
+            settled = kept_signatures.is_empty();
             for d in &kept_signatures {
                 graph.close_over(d, &mut closure);
             }
         }
 
         let mut tags = Vec::with_capacity(order.len());
-        let mut manifest_gone: BTreeSet<Digest> = BTreeSet::new();
+        // Deleted manifests that have referrers (or children, with `untagged: delete`).
+        let with_children = config.untagged == Untagged::Delete;
+        let mut manifest_gone: BTreeSet<&Digest> = BTreeSet::new();
         for (k, p) in pending.into_iter().enumerate() {
             let t = &scan.tags[order[k]];
-            let digest = digests[k].cloned();
             let (keep, reason) = match p {
                 Pending::Keep(r) => (true, r),
                 Pending::Delete(r) => (false, r),
                 Pending::Follow(_) => followed[k].take().expect("every follower was decided"),
             };
-            let decision = match (keep, &digest) {
+            let decision = match (keep, digests[k]) {
                 (false, Some(d)) => {
                     let how = if closure.contains(d) {
                         How::UntagOnly
                     } else {
-                        manifest_gone.insert(d.clone());
+                        if graph.has_dependents(d, with_children) {
+                            manifest_gone.insert(d);
+                        }
                         How::DeleteManifest
                     };
                     Decision::Delete { reason, how }
@@ -479,17 +488,20 @@ impl<'a> Context<'a> {
             };
             tags.push(TagDecision {
                 tag: t.name.clone(),
-                digest,
+                digest: digests[k].cloned(),
                 decision,
             });
         }
 
-        let tagged: HashSet<&Digest> = digests.iter().flatten().copied().collect();
+        let tagged: HashSet<&Digest> = if manifest_gone.is_empty() {
+            HashSet::new()
+        } else {
+            digests.iter().flatten().copied().collect()
+        };
         let mut manifest_deletions = Vec::new();
         let mut listed: HashSet<Digest> = HashSet::new();
-        for d in &manifest_gone {
-            for (m, parent, is_referrer) in graph.dependents(d, config.untagged == Untagged::Delete)
-            {
+        for d in manifest_gone {
+            for (m, parent, is_referrer) in graph.dependents(d, with_children) {
                 if closure.contains(&m) || tagged.contains(&m) || !listed.insert(m.clone()) {
                     continue;
                 }
@@ -535,8 +547,14 @@ impl<'a> Context<'a> {
             ),
             Link::Signature(subject) => Pending::Follow(subject),
             Link::LiveRef(r) => Pending::Keep(
-                Reason::kept("live_ref", format!("tag of live {}", self.describe_ref(r)))
-                    .with("ref", self.input.git.refs[r as usize].name.clone()),
+                Reason::kept(
+                    "live_ref",
+                    match self.input.git.refs[r as usize].kind {
+                        RefKind::PullRequest(_) => format!("tag of open {}", self.describe_ref(r)),
+                        _ => format!("tag of live {}", self.describe_ref(r)),
+                    },
+                )
+                .with("ref", self.input.git.refs[r as usize].name.clone()),
             ),
             Link::AmbiguousRef(refs) => {
                 let names: Vec<String> = refs.iter().map(|&r| self.describe_ref(r)).collect();
@@ -706,7 +724,7 @@ fn policy_phrase(short: &str, rank: usize, limit: &Limit, git_ref: &str) -> Stri
         ),
         _ => match limit.within {
             Some(w) => format!(
-                "commit {short} is image {rank} of {git_ref}, built from a commit within {}",
+                "commit {short} is image {rank} of {git_ref}, committed within the last {}",
                 format_duration(w)
             ),
             None => format!("commit {short} is image {rank} of {git_ref}, which keeps all images"),

@@ -5,8 +5,6 @@
 //! A template with a commit part (`sha-{sha7}`, `{branch}-{sha7}`) links a tag to a commit; a
 //! template with only a ref part (`{branch}`, `{tag}`, `pr-{pr}`) links a tag to a live ref.
 
-use regex::Regex;
-
 use super::slug::SlugStyle;
 use crate::git::RefKind;
 
@@ -60,8 +58,6 @@ pub struct Template {
     parts: Vec<Part>,
     commit_len: Option<usize>,
     ref_part: Option<RefPart>,
-    /// For templates with a commit part: anchored regex whose group 1 is the hex part.
-    matcher: Option<Regex>,
 }
 
 impl Template {
@@ -129,25 +125,11 @@ impl Template {
             return Err(format!("template `{text}` has a `}}` without `{{`"));
         }
         let commit_len = shas.first().copied();
-        let matcher = commit_len.map(|_| {
-            let mut re = String::from("^");
-            for p in &parts {
-                match p {
-                    Part::Literal(l) => re.push_str(&regex::escape(l)),
-                    Part::Sha(n) => re.push_str(&format!("([0-9a-f]{{{n}}})")),
-                    Part::Ref(RefPart::PullRequest) => re.push_str("[0-9]+"),
-                    Part::Ref(_) => re.push_str(".+"),
-                }
-            }
-            re.push('$');
-            Regex::new(&re).expect("escaped literals and fixed classes form a valid regex")
-        });
         Ok(Template {
             text: text.to_string(),
             parts,
             commit_len,
             ref_part: refs.first().copied(),
-            matcher,
         })
     }
 
@@ -168,8 +150,32 @@ impl Template {
 
     /// For a template with a commit part: the hex digits `tag` holds there, if `tag` fits.
     pub fn match_commit<'t>(&self, tag: &'t str) -> Option<&'t str> {
-        let caps = self.matcher.as_ref()?.captures(tag)?;
-        caps.get(1).map(|m| m.as_str())
+        self.commit_len?;
+        // At most one part has a variable length (the ref part), so the parts before it are
+        // matched from the start and the parts after it from the end; no regex needed, which
+        // matters at 100,000 tags.
+        let split = self
+            .parts
+            .iter()
+            .position(|p| matches!(p, Part::Ref(_)))
+            .unwrap_or(self.parts.len());
+        let mut rest = tag;
+        let mut hex = None;
+        for p in &self.parts[..split] {
+            rest = eat_front(rest, p, &mut hex)?;
+        }
+        for p in self.parts[split..].iter().skip(1).rev() {
+            rest = eat_back(rest, p, &mut hex)?;
+        }
+        match self.parts.get(split) {
+            // The ref part takes what is left: at least one character (digits for `{pr}`).
+            Some(Part::Ref(RefPart::PullRequest)) => {
+                (!rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())).then_some(())?
+            }
+            Some(_) => (!rest.is_empty()).then_some(())?,
+            None => rest.is_empty().then_some(())?,
+        }
+        hex
     }
 
     /// The tag this template gives for a commit (40 hex) and a ref, with the ref name slugged
@@ -199,6 +205,42 @@ impl Template {
             }
         }
         (!out.is_empty() && out.len() <= MAX_TAG_LEN).then_some(out)
+    }
+}
+
+fn is_lower_hex(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Matches one fixed-length part at the start of `rest`; returns what follows.
+fn eat_front<'t>(rest: &'t str, part: &Part, hex: &mut Option<&'t str>) -> Option<&'t str> {
+    match part {
+        Part::Literal(l) => rest.strip_prefix(l.as_str()),
+        Part::Sha(n) => {
+            let (h, after) = (rest.get(..*n)?, rest.get(*n..)?);
+            is_lower_hex(h).then(|| {
+                *hex = Some(h);
+                after
+            })
+        }
+        Part::Ref(_) => None,
+    }
+}
+
+/// Matches one fixed-length part at the end of `rest`; returns what precedes.
+fn eat_back<'t>(rest: &'t str, part: &Part, hex: &mut Option<&'t str>) -> Option<&'t str> {
+    match part {
+        Part::Literal(l) => rest.strip_suffix(l.as_str()),
+        Part::Sha(n) => {
+            let cut = rest.len().checked_sub(*n)?;
+            let (before, h) = (rest.get(..cut)?, rest.get(cut..)?);
+            is_lower_hex(h).then(|| {
+                *hex = Some(h);
+                before
+            })
+        }
+        Part::Ref(_) => None,
     }
 }
 
@@ -282,6 +324,20 @@ mod tests {
         assert_eq!(s.match_commit("sha-1a2b3c4"), Some("1a2b3c4"));
         assert_eq!(s.match_commit("sha-1A2B3C4"), None);
         assert_eq!(Template::parse("{branch}").unwrap().match_commit("x"), None);
+        let full = Template::parse("{sha}").unwrap();
+        let sha = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
+        assert_eq!(full.match_commit(sha), Some(sha));
+        assert_eq!(full.match_commit(&format!("{sha}0")), None);
+        let pr = Template::parse("pr-{pr}-{sha8}").unwrap();
+        assert_eq!(pr.match_commit("pr-12-1a2b3c4d"), Some("1a2b3c4d"));
+        assert_eq!(pr.match_commit("pr-x-1a2b3c4d"), None);
+        assert_eq!(pr.match_commit("pr--1a2b3c4d"), None);
+        let mid = Template::parse("b-{sha7}-{branch}.x").unwrap();
+        assert_eq!(mid.match_commit("b-1a2b3c4-main.x"), Some("1a2b3c4"));
+        assert_eq!(mid.match_commit("b-1a2b3c4-.x"), None);
+        // Multi-byte text never splits inside a character.
+        assert_eq!(t.match_commit("ü-1a2b3c4"), Some("1a2b3c4"));
+        assert_eq!(s.match_commit("sha-1a2b3ü"), None);
     }
 
     #[test]
@@ -296,5 +352,37 @@ mod tests {
         assert!(Template::parse("latest").unwrap_err().contains("keep.tags"));
         assert!(Template::parse("{sha").unwrap_err().contains("without"));
         assert!(Template::parse("{sha}}").unwrap_err().contains("without"));
+    }
+
+    /// The anchored regex a template means; group 1 is the commit part.
+    fn as_regex(t: &Template) -> regex::Regex {
+        let mut re = String::from("^");
+        for p in &t.parts {
+            match p {
+                Part::Literal(l) => re.push_str(&regex::escape(l)),
+                Part::Sha(n) => re.push_str(&format!("([0-9a-f]{{{n}}})")),
+                Part::Ref(RefPart::PullRequest) => re.push_str("[0-9]+"),
+                Part::Ref(_) => re.push_str(".+"),
+            }
+        }
+        re.push('$');
+        regex::Regex::new(&re).unwrap()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matcher_agrees_with_the_regex_it_stands_for(
+            tag in "(sha-|pr-|b-)?[0-9a-fxü.-]{0,14}(-[0-9a-f]{7,9}(-main)?(.x)?)?",
+            which in 0usize..6,
+        ) {
+            let texts = ["sha-{sha7}", "{branch}-{sha7}", "{sha}", "pr-{pr}-{sha8}",
+                         "b-{sha7}-{branch}.x", "{sha9}{tag}"];
+            let t = Template::parse(texts[which]).unwrap();
+            let want = as_regex(&t)
+                .captures(&tag)
+                .and_then(|c| c.get(1))
+                .map(|m| m.as_str().to_string());
+            proptest::prop_assert_eq!(t.match_commit(&tag).map(str::to_string), want);
+        }
     }
 }

@@ -59,7 +59,21 @@ impl<'a> Graph<'a> {
     }
 
     /// The image manifests at `d`: itself, or for an index its non-index descendants.
-    pub(super) fn images(&self, d: &Digest) -> Result<Vec<&'a Digest>, Missing> {
+    pub(super) fn images(
+        &self,
+        d: &Digest,
+    ) -> Result<Vec<(&'a Digest, &'a ManifestFacts)>, Missing> {
+        // Most digests are plain images: answer those without a visited set.
+        let (key, f) = self
+            .manifests
+            .get_key_value(d)
+            .ok_or_else(|| Missing::NotRead(d.clone()))?;
+        if let Some(e) = &f.error {
+            return Err(Missing::Failed(d.clone(), e.clone()));
+        }
+        if !media_type::is_index(&f.media_type) {
+            return Ok(vec![(key, f)]);
+        }
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         let mut stack = vec![d];
@@ -77,7 +91,7 @@ impl<'a> Graph<'a> {
             if media_type::is_index(&f.media_type) {
                 stack.extend(f.children.iter());
             } else {
-                out.push(key);
+                out.push((key, f));
             }
         }
         Ok(out)
@@ -88,8 +102,8 @@ impl<'a> Graph<'a> {
         let images = self.images(d)?;
         let mut out = Vec::with_capacity(images.len());
         let mut first_missing = None;
-        for image in images {
-            match &self.manifests[image].config {
+        for (image, facts) in images {
+            match &facts.config {
                 Some(c) => out.push(c),
                 None => {
                     self.needs.insert(image.clone());
@@ -148,10 +162,18 @@ impl<'a> Graph<'a> {
         }
     }
 
+    /// True when something hangs off `d`: referrers, or children when `children` is set.
+    pub(super) fn has_dependents(&self, d: &Digest, children: bool) -> bool {
+        self.manifests
+            .get(d)
+            .is_some_and(|f| !f.referrers.is_empty() || (children && !f.children.is_empty()))
+    }
+
     /// Referrers of `d` at any depth (referrers of referrers), and, when `children` is set,
     /// index children at any depth, each with the manifest it hangs off.
     pub(super) fn dependents(&self, d: &Digest, children: bool) -> Vec<(Digest, Digest, bool)> {
         let mut out = Vec::new();
+
         let mut seen = HashSet::new();
         let mut stack = vec![d.clone()];
         while let Some(cur) = stack.pop() {

@@ -174,7 +174,7 @@ fn every_link_kind_has_its_reason() {
     assert_eq!(reason(&d, "latest"), "kept: matches keep.tags `latest`");
     assert_eq!(reason(&d, "main"), "kept: tag of live branch main");
     assert_eq!(reason(&d, "v2.0.0"), "kept: tag of live git tag v2.0.0");
-    assert_eq!(reason(&d, "pr-7"), "kept: tag of live open pull request #7");
+    assert_eq!(reason(&d, "pr-7"), "kept: tag of open pull request #7");
     assert_eq!(
         reason(&d, "custom-build"),
         format!(
@@ -636,4 +636,70 @@ fn fixture_plan_snapshot() {
     let plan = fixture_plan();
     insta::assert_snapshot!("fixture_plan_text", render(&plan));
     insta::assert_json_snapshot!("fixture_plan_json", plan);
+}
+
+#[test]
+fn deleted_branches_merged_or_not() {
+    let mut h = History::default();
+    h.chain("m", 3, None, hours_ago(24 * 30));
+    // feature/a was merged into main, then its branch deleted; feature/b was deleted unmerged.
+    h.chain("a", 2, Some("m3"), hours_ago(24 * 20));
+    h.commit("merge", hours_ago(24 * 19), &["m3", "a2"]);
+    h.branch("main", "merge");
+    let git = h.facts();
+    let mut s = Scan::new("r");
+    for c in ["a1", "a2"] {
+        let d = s.image(c, 24 * 21, &[]);
+        s.tag(&format!("feature-a-{}", &cid(c).to_hex()[..7]), &d);
+    }
+    let b = s.image("b1", 24 * 21, &[]);
+    let unmerged = cid("b1-never-merged").to_hex();
+    s.tag(&format!("feature-b-{}", &unmerged[..7]), &b);
+    let d = decisions(&plan_one(&git, &no_age(), &s.0));
+    // Merged commits are still in main's history: main's policy judges (and keeps) them.
+    for c in ["a1", "a2"] {
+        let tag = format!("feature-a-{}", &cid(c).to_hex()[..7]);
+        assert!(
+            reason(&d, &tag).ends_with("images of branch main"),
+            "{}",
+            reason(&d, &tag)
+        );
+    }
+    let tag = format!("feature-b-{}", &unmerged[..7]);
+    assert!(reason(&d, &tag).contains("is no longer in any branch or tag"));
+}
+
+#[test]
+fn or_keeps_the_last_images_and_everything_recent() {
+    let mut h = History::default();
+    h.chain("d", 6, None, hours_ago(1)).branch("dev", "d6");
+    let git = h.facts();
+    let cfg = config(
+        "keep:\n  built_within: 0\n  policies:\n    - references: { branch: dev }\n      images_per_reference: { last: 1, in: 3h, operator: Or }\n",
+    );
+    let mut s = Scan::new("r");
+    for k in 1..=6 {
+        let c = format!("d{k}");
+        let d0 = s.image(&c, 24, &[]);
+        s.tag(&sha7(&c), &d0);
+    }
+    let d = decisions(&plan_one(&git, &cfg, &s.0));
+    // d6..d4 are within 3h (1h, 2h, 3h old); d3..d1 are older and beyond `last: 1`.
+    let kept: Vec<bool> = (1..=6)
+        .map(|k| keeps(&d, &sha7(&format!("d{k}"))))
+        .collect();
+    assert_eq!(kept, vec![false, false, false, true, true, true]);
+    assert!(
+        reason(&d, &sha7("d5")).contains("committed within the last 3h"),
+        "{}",
+        reason(&d, &sha7("d5"))
+    );
+    let and = config(
+        "keep:\n  built_within: 0\n  policies:\n    - references: { branch: dev }\n      images_per_reference: { last: 2, in: 3h }\n",
+    );
+    let d = decisions(&plan_one(&git, &and, &s.0));
+    let kept: Vec<bool> = (1..=6)
+        .map(|k| keeps(&d, &sha7(&format!("d{k}"))))
+        .collect();
+    assert_eq!(kept, vec![false, false, false, false, true, true]);
 }
