@@ -35,5 +35,8 @@ pub const BERTH_REPO: &str = "BERTH_REPO";
 pub const BERTH_REPO_USERNAME: &str = "BERTH_REPO_USERNAME";
 /// Password or token for `BERTH_REPO`.
 pub const BERTH_REPO_PASSWORD: &str = "BERTH_REPO_PASSWORD";
+/// The CI's own registry host for `ci-env`'s login with the CI token, when it is not the one
+/// berth derives (`ghcr.io` / `containers.<GHES host>` on GitHub, `CI_REGISTRY` on GitLab).
+pub const BERTH_CI_REGISTRY: &str = "BERTH_CI_REGISTRY";
 /// Password for `berth login` when `--password-stdin` is not given.
 pub const BERTH_PASSWORD: &str = "BERTH_PASSWORD";

@@ -174,7 +174,7 @@ fn finish(
                 name: name.to_string(),
                 value: value.clone(),
             }),
-            Export::AlreadySet(name) => {
+            Export::AlreadySet(name, _) => {
                 tracing::info!("{name} is already set; left alone");
                 lines.push(Line::Comment(format!("{name} is already set; left alone")));
             }
@@ -246,8 +246,8 @@ fn write_output(path: &Path, text: &str) -> anyhow::Result<()> {
 enum Export {
     /// Exported with this value.
     Set(&'static str, String),
-    /// The user had set it; left alone.
-    AlreadySet(&'static str),
+    /// The user had set it (to this value); left alone.
+    AlreadySet(&'static str, String),
     /// Not known in this job, and why.
     Unknown(&'static str, String),
 }
@@ -273,7 +273,7 @@ fn exports(
     let mut values = Vec::new();
     let mut effective = |name: &'static str, own: Result<String, String>| -> Option<String> {
         if let Some(existing) = env.get(name) {
-            values.push(Export::AlreadySet(name));
+            values.push(Export::AlreadySet(name, existing.to_string()));
             return Some(existing.to_string());
         }
         match own {
@@ -397,8 +397,9 @@ fn github_files(files: &ci::github::Files, exports: &Exports) -> anyhow::Result<
     };
     if let Some(path) = &files.output {
         let mut text = String::new();
+        // Outputs carry every value later steps see, the user's own included.
         for export in &exports.values {
-            if let Export::Set(name, value) = export {
+            if let Export::Set(name, value) | Export::AlreadySet(name, value) = export {
                 let output = name
                     .trim_start_matches("BERTH_")
                     .to_ascii_lowercase()
@@ -448,7 +449,10 @@ mod tests {
         ctx.source_url = Some("https://gitlab.com/g/p".into());
         let dir = PathBuf::from("/tmp/job");
         let e = exports(&ctx, &env, &dir, &defaults(), "2026-01-01T00:00:00Z");
-        assert!(e.values.contains(&Export::AlreadySet("BERTH_GIT_SHA")));
+        assert!(e.values.contains(&Export::AlreadySet(
+            "BERTH_GIT_SHA",
+            "ffffffffffffffffffffffffffffffffffffffff".into()
+        )));
         assert!(
             e.values
                 .contains(&Export::Set("BERTH_GIT_REF_SLUG", "feature-x".into()))

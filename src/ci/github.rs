@@ -32,6 +32,8 @@ pub struct GithubEnv {
     pub github_output: Option<PathBuf>,
     /// Markdown shown on the run's summary page.
     pub github_step_summary: Option<PathBuf>,
+    /// The container registry of this GitHub instance, when it is not the derived one.
+    pub berth_ci_registry: Option<String>,
 }
 
 /// The GitHub Actions files berth appends to.
@@ -63,7 +65,10 @@ pub fn registry_for_server(server_url: Option<&str>) -> String {
 pub fn read(env: &Env) -> Result<CiContext, Error> {
     let g: GithubEnv = env.read("github")?;
     let mut ctx = CiContext::empty(CiKind::Github);
-    let registry = registry_for_server(g.github_server_url.as_deref());
+    let registry = g
+        .berth_ci_registry
+        .clone()
+        .unwrap_or_else(|| registry_for_server(g.github_server_url.as_deref()));
     ctx.repo = Some(format!(
         "{registry}/{}",
         g.github_repository.to_ascii_lowercase()

@@ -37,6 +37,8 @@ pub struct GitlabEnv {
     pub ci_project_url: Option<String>,
     /// The runner's builds directory.
     pub ci_builds_dir: Option<PathBuf>,
+    /// The registry host to log into instead of `CI_REGISTRY` (a registry behind a proxy).
+    pub berth_ci_registry: Option<String>,
 }
 
 /// Reads a GitLab CI job.
@@ -71,7 +73,7 @@ pub fn read(env: &Env) -> Result<CiContext, Error> {
         (_, _, Some(token)) => Some(("gitlab-ci-token".to_string(), token, "CI_JOB_TOKEN")),
         _ => None,
     };
-    match (g.ci_registry, creds) {
+    match (g.berth_ci_registry.or(g.ci_registry), creds) {
         (Some(host), Some((username, password, source))) => {
             ctx.secrets_to_mask.push(password.clone());
             ctx.login = Some(Login {

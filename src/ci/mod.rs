@@ -36,7 +36,7 @@ pub enum Error {
         name: String,
     },
     /// A variable with a value of the wrong shape.
-    #[error("{ci}: the variable {name} has an invalid value: {why}")]
+    #[error("{ci}: {name} has an invalid value: {why}; fix or unset it")]
     InvalidVariable {
         /// The CI system's name.
         ci: &'static str,
@@ -172,7 +172,7 @@ impl Env {
             },
             envy::Error::Custom(why) => Error::InvalidVariable {
                 ci,
-                name: "(environment)".into(),
+                name: "a variable".into(),
                 why,
             },
         })
@@ -312,7 +312,8 @@ impl CiContext {
 }
 
 /// Reads the CI's variables. `BERTH_REPO` / `BERTH_REPO_USERNAME` / `BERTH_REPO_PASSWORD`
-/// override the repository and the credentials on every CI (Jenkins and generic need them).
+/// override the repository and the credentials on every CI (Jenkins and generic need them);
+/// the CI's own token is only sent to the CI's own registry (`BERTH_CI_REGISTRY` moves that).
 pub fn read(kind: CiKind, env: &Env) -> Result<CiContext, Error> {
     let mut ctx = match kind {
         CiKind::Github => github::read(env)?,
@@ -369,14 +370,9 @@ fn apply_berth_overrides(ctx: &mut CiContext, env: &Env) -> Result<(), Error> {
                 why: "only one of the two is set; set both (or neither)".into(),
             });
         }
-        (None, None, Some(host)) => {
-            // The CI's credentials go to the registry the repo is on: a user who points
-            // BERTH_REPO at another registry host with the CI token means that host.
-            if let Some(login) = &mut ctx.login {
-                login.host = host;
-            }
-        }
-        (None, None, None) => {}
+        // The CI's own credentials only ever go to the CI's own registry: a BERTH_REPO on
+        // another host must not receive the job token.
+        (None, None, _) => {}
     }
     Ok(())
 }
@@ -448,6 +444,21 @@ mod tests {
             "refs/pull/12/head"
         );
         assert_eq!(JobRef::parse("main"), JobRef::Branch("main".into()));
+    }
+
+    #[test]
+    fn the_ci_token_never_goes_to_another_registry() {
+        let env = Env::from_pairs([
+            ("GITHUB_REPOSITORY", "o/r"),
+            ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+            ("GITHUB_ACTOR", "me"),
+            ("GITHUB_TOKEN", "t"),
+            ("BERTH_REPO", "evil.example.com/o/r"),
+        ]);
+        let ctx = read(CiKind::Github, &env).unwrap();
+        assert_eq!(ctx.login.unwrap().host, "ghcr.io");
+        assert_eq!(ctx.repo.as_deref(), Some("evil.example.com/o/r"));
+        assert_eq!(ctx.container_registry, None);
     }
 
     #[test]

@@ -113,11 +113,8 @@ fn github_env(registry: &TestRegistry, temp: &Path, token: &str) -> Vec<(String,
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .chain([
-        // The job pushes to the test registry instead of ghcr.io.
-        (
-            "BERTH_REPO".to_string(),
-            format!("{}/octo-org/app", registry.host()),
-        ),
+        // The test registry stands in for ghcr.io.
+        ("BERTH_CI_REGISTRY".to_string(), registry.host()),
         (
             "RUNNER_TEMP".to_string(),
             temp.join("runner").display().to_string(),
@@ -160,25 +157,28 @@ fn mode(path: &Path) -> u32 {
 
 /// skopeo, an independent client, inspects `image` with `authfile` only.
 fn skopeo_inspect(authfile: &Path, image: &str) -> harness::Output {
-    let empty_home = harness::temp_dir();
-    run(Command::new("skopeo")
+    run(harness::skopeo()
         .args(["inspect", "--tls-verify=false", "--authfile"])
         .arg(authfile)
-        .arg(format!("docker://{image}"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", empty_home.path())
-        .env("XDG_RUNTIME_DIR", empty_home.path()))
+        .arg(format!("docker://{image}")))
 }
 
-/// berth's own registry client lists the tags with the written config.
-async fn berth_lists_tags(config_dir: &Path, repo: &str) -> Result<Vec<String>, String> {
-    let connector = berth::registry::Connector::new(berth::registry::RegistryOptions {
-        docker_config: Some(config_dir.to_path_buf()),
-        ..Default::default()
-    });
-    let repo = connector.open(repo).map_err(|e| e.to_string())?;
-    repo.list_tags().await.map_err(|e| e.to_string())
+/// `berth tags REPO` with `DOCKER_CONFIG` set to the written config: berth itself gets in.
+fn berth_lists_tags(config_dir: &Path, repo: &str) -> Result<Vec<String>, String> {
+    let out = run(berth()
+        .args(["tags", repo, "--output", "json"])
+        .env("DOCKER_CONFIG", config_dir));
+    if out.code != 0 {
+        return Err(out.stderr);
+    }
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).map_err(|e| e.to_string())?;
+    let tags = report["tags"]
+        .as_array()
+        .ok_or_else(|| format!("no `tags` array in {}", out.stdout))?;
+    Ok(tags
+        .iter()
+        .filter_map(|t| t["tag"].as_str().map(str::to_string))
+        .collect())
 }
 
 async fn private_image(registry: &TestRegistry, repo: &str) {
@@ -207,12 +207,11 @@ async fn github_job_reaches_the_private_image(auth: Auth) {
     for file in fs::read_dir(&job_dir).unwrap() {
         assert_eq!(mode(&file.unwrap().path()), 0o600);
     }
-    // The user's own BERTH_REPO is left alone, and the script says so.
-    assert!(!env.contains_key("BERTH_REPO"));
-    assert!(
-        out.stdout
-            .contains("# BERTH_REPO is already set; left alone")
+    assert_eq!(
+        env["BERTH_REPO"],
+        format!("{}/octo-org/app", registry.host())
     );
+    assert_eq!(env["BERTH_CONTAINER_REGISTRY"], "github");
     assert_eq!(env["BERTH_GIT_SHA"], SHA);
     assert_eq!(env["BERTH_GIT_REF"], "refs/heads/feature/Login");
     assert_eq!(env["BERTH_GIT_REF_SLUG"], "feature-login");
@@ -232,6 +231,14 @@ async fn github_job_reaches_the_private_image(auth: Auth) {
     assert!(github_env.contains(&format!("\n{}\nghadelimiter_", job_dir.display())));
     let outputs = fs::read_to_string(temp.path().join("github_output")).unwrap();
     assert!(outputs.contains(&format!(
+        "\n{}/octo-org/app\nghadelimiter_",
+        registry.host()
+    )));
+    assert!(
+        outputs.starts_with("docker-config<<ghadelimiter_"),
+        "{outputs}"
+    );
+    assert!(outputs.contains(&format!(
         "\n{host}/octo-org/app:sha-1a2b3c4\n{host}/octo-org/app:feature-login-1a2b3c4\n",
         host = registry.host()
     )));
@@ -245,9 +252,7 @@ async fn github_job_reaches_the_private_image(auth: Auth) {
     let empty = temp.path().join("empty.json");
     fs::write(&empty, "{}").unwrap();
     assert_ne!(skopeo_inspect(&empty, &image).code, 0);
-    let tags = berth_lists_tags(&job_dir, &format!("{}/octo-org/app", registry.host()))
-        .await
-        .unwrap();
+    let tags = berth_lists_tags(&job_dir, &format!("{}/octo-org/app", registry.host())).unwrap();
     assert_eq!(tags, vec!["v1".to_string()]);
 
     // --cleanup removes exactly that directory.
@@ -336,7 +341,7 @@ async fn gitlab_job_with_as_file_in_token_mode() {
     let inspected = skopeo_inspect(&job_dir.join("config.json"), &format!("{image_repo}:v1"));
     assert_eq!(inspected.code, 0, "skopeo: {}", inspected.stderr);
     assert_eq!(
-        berth_lists_tags(&job_dir, &image_repo).await.unwrap(),
+        berth_lists_tags(&job_dir, &image_repo).unwrap(),
         vec!["v1".to_string()]
     );
 }
@@ -515,7 +520,7 @@ async fn a_users_creds_store_is_never_written_and_does_not_shadow_the_login() {
     let image = format!("{}/octo-org/app:v1", registry.host());
     let inspected = skopeo_inspect(&job_dir.join("config.json"), &image);
     assert_eq!(inspected.code, 0, "skopeo: {}", inspected.stderr);
-    let tags = berth_lists_tags(&job_dir, &format!("{}/octo-org/app", registry.host())).await;
+    let tags = berth_lists_tags(&job_dir, &format!("{}/octo-org/app", registry.host()));
     assert_eq!(tags, Ok(vec!["v1".to_string()]));
 }
 
@@ -708,4 +713,50 @@ fn login_errors_say_what_went_wrong_and_store_nothing() {
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("cannot reach"), "{}", out.stderr);
     assert!(!config_dir.join("config.json").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_auth_config_is_used_when_it_is_all_there_is() {
+    use base64::Engine;
+    let registry = TestRegistry::start(Auth::Htpasswd);
+    private_image(&registry, "auth-config/app").await;
+    let temp = harness::temp_dir();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    let auth_config = format!(
+        r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#,
+        registry.host()
+    );
+    let job = |extra: &[&str], auth_config: Option<&str>| {
+        let mut cmd = berth();
+        cmd.args(["ci-env", "generic", "--no-login"])
+            .args(extra)
+            .env("TMPDIR", temp.path())
+            .env("BERTH_GIT_SHA", SHA);
+        if let Some(text) = auth_config {
+            cmd.env("DOCKER_AUTH_CONFIG", text);
+        }
+        run(&mut cmd)
+    };
+    // No ~/.docker/config.json (fresh HOME): DOCKER_AUTH_CONFIG is used without the flag.
+    let out = job(&[], Some(&auth_config));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        !out.stdout.contains(&auth),
+        "the script leaks the auth config"
+    );
+    let job_dir = only_dir(temp.path());
+    let image = format!("{}/auth-config/app:v1", registry.host());
+    let inspected = skopeo_inspect(&job_dir.join("config.json"), &image);
+    assert_eq!(inspected.code, 0, "skopeo: {}", inspected.stderr);
+    assert_eq!(mode(&job_dir.join("config.json")), 0o600);
+    fs::remove_dir_all(&job_dir).unwrap();
+    // The flag without the variable is a usage error that says what to set.
+    let out = job(&["--use-docker-auth-config"], None);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("DOCKER_AUTH_CONFIG is empty"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read_dir(temp.path()).unwrap().count(), 0);
 }
