@@ -57,7 +57,17 @@ pub async fn run(global: &GlobalArgs, args: CleanupArgs) -> anyhow::Result<ExitS
         crate::settings::cleanup::resolve(global, &args, &|k| std::env::var(k).ok(), &cwd)
             .map_err(|e| Failure::new(ExitStatus::Usage, e))?;
     let connector = Connector::new(settings.registry.clone());
-    let done = cleanup(&settings, &connector, Utc::now()).await?;
+    let done = cleanup(&settings, &connector, Utc::now()).await;
+    let counts = connector.request_counts();
+    tracing::debug!(
+        total = counts.total(),
+        get = counts.get,
+        head = counts.head,
+        put = counts.put,
+        delete = counts.delete,
+        "HTTP requests sent"
+    );
+    let done = done?;
     crate::report::stdout(&done.render(settings.format))
         .context("could not write the report to stdout")?;
     if let Some(path) = &settings.step_summary {

@@ -131,15 +131,7 @@ pub fn resolve(
         config = config.with_built_within(d);
     }
     let in_ci = env(env_vars::CI).is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
-    let cache_dir = env(env_vars::XDG_CACHE_HOME)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            env(env_vars::HOME)
-                .filter(|v| !v.is_empty())
-                .map(|h| Path::new(&h).join(".cache"))
-        })
-        .map(|d| d.join("berth"));
+    let cache_dir = super::cache_dir(env);
     let registry = super::registry_options(global);
     Ok(CleanupSettings {
         repos,
