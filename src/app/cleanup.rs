@@ -1,9 +1,274 @@
-//! `berth cleanup`.
+//! `berth cleanup`: settings → git facts → scan (tags, digests, manifest graph) → configs the
+//! planner asks for → plan → guards → execute → report.
+//!
+//! Git comes first: it is local and cheap, and a shallow clone or an empty ref list refuses
+//! the run before a single registry request. `--plan-out` is written only for a plan that
+//! passed the guards, so `--apply FILE` only ever executes guarded plans; it re-resolves
+//! every tag it deletes and skips the ones that moved.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+
+use crate::cleanup::cache::ConfigCache;
+use crate::cleanup::execute::{self, ExecOptions, ExecReport};
+use crate::cleanup::plan::{self, Guards, Plan, PlanInput};
+use crate::cleanup::scan;
 use crate::cli::{CleanupArgs, GlobalArgs};
-use crate::exit::ExitStatus;
+use crate::exit::{ExitStatus, Failure};
+use crate::git::{self, GitFacts};
+use crate::registry::{Connector, Repository};
+use crate::report::cleanup::{CleanupReport, Format, Mode};
+use crate::report::progress::Progress;
+use crate::settings::cleanup::{CleanupSettings, RunMode};
+
+/// A finished cleanup: the plan, what execution did, and the exit status it earns.
+pub(crate) struct CleanupRun {
+    /// The plan (made now, or read from `--apply FILE`).
+    pub plan: Plan,
+    /// What execution did (None for a dry run).
+    pub exec: Option<ExecReport>,
+    /// How it ran.
+    pub mode: Mode,
+    /// 0, or 3 when some deletion failed.
+    pub status: ExitStatus,
+}
+
+impl CleanupRun {
+    /// The report in `format`.
+    pub fn render(&self, format: Format) -> String {
+        crate::report::cleanup::render(
+            &CleanupReport {
+                plan: &self.plan,
+                exec: self.exec.as_ref(),
+                mode: self.mode,
+            },
+            format,
+        )
+    }
+}
 
 /// Runs the command.
-pub async fn run(_global: &GlobalArgs, _args: CleanupArgs) -> anyhow::Result<ExitStatus> {
-    todo!("helper")
+pub async fn run(global: &GlobalArgs, args: CleanupArgs) -> anyhow::Result<ExitStatus> {
+    let cwd = std::env::current_dir().context("could not read the working directory")?;
+    let settings =
+        crate::settings::cleanup::resolve(global, &args, &|k| std::env::var(k).ok(), &cwd)
+            .map_err(|e| Failure::new(ExitStatus::Usage, e))?;
+    let connector = Connector::new(settings.registry.clone());
+    let done = cleanup(&settings, &connector, Utc::now()).await;
+    let counts = connector.request_counts();
+    tracing::debug!(
+        total = counts.total(),
+        get = counts.get,
+        head = counts.head,
+        put = counts.put,
+        delete = counts.delete,
+        "HTTP requests sent"
+    );
+    let done = done?;
+    crate::report::stdout(&done.render(settings.format))
+        .context("could not write the report to stdout")?;
+    if let Some(path) = &settings.step_summary {
+        crate::report::cleanup::write_step_summary(path, &done.render(Format::Markdown))
+            .with_context(|| {
+                format!(
+                    "could not append the report to $GITHUB_STEP_SUMMARY ({}); the cleanup \
+                     itself is done",
+                    path.display()
+                )
+            })?;
+    }
+    Ok(done.status)
+}
+
+/// The whole pipeline, shared by `cleanup` and `demo`. Refusals and errors before any change
+/// come back as `Err` (with [`Failure`] statuses); failed deletions as status 3.
+pub(crate) async fn cleanup(
+    settings: &CleanupSettings,
+    connector: &Connector,
+    now: DateTime<Utc>,
+) -> anyhow::Result<CleanupRun> {
+    if let RunMode::Apply(file) = &settings.mode {
+        return apply(settings, connector, file).await;
+    }
+    let facts = git_facts(settings).await?;
+    let repos = open_repos(connector, &settings.repos)?;
+    let concurrency = settings.registry.concurrency;
+
+    let scan_progress = Progress::new("scan", 0, settings.progress);
+    let mut scanned = scan::scan(&repos, concurrency, &scan_progress)
+        .await
+        .map_err(|e| Failure::new(ExitStatus::Error, e))?;
+    let needed = plan::configs_needed(&PlanInput {
+        scans: &scanned.scans,
+        git: &facts,
+        config: &settings.config,
+        now,
+    });
+    let cache = match &settings.cache_dir {
+        Some(dir) => ConfigCache::at(dir),
+        None => ConfigCache::disabled(),
+    };
+    let stats = scan::read_configs(
+        &mut scanned,
+        &repos,
+        &needed,
+        &cache,
+        concurrency,
+        &scan_progress,
+    )
+    .await;
+    scan_progress.finish();
+    tracing::debug!(?stats, "configs read");
+    let plan = plan::plan(&PlanInput {
+        scans: &scanned.scans,
+        git: &facts,
+        config: &settings.config,
+        now,
+    });
+
+    let guards = Guards {
+        max_delete_ratio: settings.max_delete_ratio,
+        force: settings.force,
+    };
+    if let Err(refusal) = plan::check_guards(&plan, &facts, &guards) {
+        return Err(Failure::new(ExitStatus::Refused, refusal).into());
+    }
+    if let Some(path) = &settings.plan_out {
+        let mut json = serde_json::to_string_pretty(&plan).expect("a plan serialises");
+        json.push('\n');
+        std::fs::write(path, json).map_err(|e| {
+            Failure::new(
+                ExitStatus::Error,
+                anyhow::anyhow!(
+                    "could not write the plan to {}: {e}; check that the directory exists and \
+                     is writable",
+                    path.display()
+                ),
+            )
+        })?;
+    }
+    if settings.mode == RunMode::DryRun {
+        return Ok(CleanupRun {
+            plan,
+            exec: None,
+            mode: Mode::DryRun,
+            status: ExitStatus::Success,
+        });
+    }
+    let by_name = repos
+        .iter()
+        .map(|r| (r.name().to_string(), r.clone()))
+        .collect();
+    let exec = run_plan(settings, &plan, &by_name, false).await?;
+    Ok(finish(plan, exec, Mode::Run))
+}
+
+/// `--apply FILE`: the reviewed plan, every tag re-checked first.
+async fn apply(
+    settings: &CleanupSettings,
+    connector: &Connector,
+    file: &std::path::Path,
+) -> anyhow::Result<CleanupRun> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        Failure::new(
+            ExitStatus::Usage,
+            anyhow::anyhow!(
+                "could not read the plan {}: {e}; check the path",
+                file.display()
+            ),
+        )
+    })?;
+    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
+        Failure::new(
+            ExitStatus::Usage,
+            anyhow::anyhow!(
+                "{} is not a berth plan: {e}; write one with `berth cleanup --dry-run --plan-out FILE`",
+                file.display()
+            ),
+        )
+    })?;
+    if plan.schema != 1 {
+        return Err(Failure::new(
+            ExitStatus::Usage,
+            anyhow::anyhow!(
+                "{} has plan schema {}, this berth reads schema 1; make the plan again with this \
+                 version",
+                file.display(),
+                plan.schema
+            ),
+        )
+        .into());
+    }
+    let names: Vec<String> = plan.repos.iter().map(|r| r.repo.clone()).collect();
+    let repos = open_repos(connector, &names)?;
+    let by_name = names.into_iter().zip(repos).collect();
+    let exec = run_plan(settings, &plan, &by_name, true).await?;
+    Ok(finish(plan, exec, Mode::Apply))
+}
+
+async fn run_plan(
+    settings: &CleanupSettings,
+    plan: &Plan,
+    repos: &HashMap<String, Arc<dyn Repository>>,
+    recheck: bool,
+) -> anyhow::Result<ExecReport> {
+    let progress = Progress::new("delete", execute::step_count(plan), settings.progress);
+    let options = ExecOptions {
+        concurrency: settings.registry.concurrency,
+        recheck,
+    };
+    let exec = execute::execute(plan, repos, options, &progress).await;
+    progress.finish();
+    Ok(exec?)
+}
+
+fn finish(plan: Plan, exec: ExecReport, mode: Mode) -> CleanupRun {
+    let status = if exec.has_failures() {
+        ExitStatus::Partial
+    } else {
+        ExitStatus::Success
+    };
+    CleanupRun {
+        plan,
+        exec: Some(exec),
+        mode,
+        status,
+    }
+}
+
+fn open_repos(connector: &Connector, names: &[String]) -> anyhow::Result<Vec<Arc<dyn Repository>>> {
+    names
+        .iter()
+        .map(|name| {
+            connector
+                .open(name)
+                .map_err(|e| Failure::new(ExitStatus::Usage, e).into())
+        })
+        .collect()
+}
+
+/// Opens the repository, fetches when asked, refuses a shallow clone, reads the facts.
+async fn git_facts(settings: &CleanupSettings) -> anyhow::Result<GitFacts> {
+    let options = settings.git.clone();
+    let fetch = settings.fetch;
+    let result = tokio::task::spawn_blocking(move || -> Result<GitFacts, git::Error> {
+        let repo = git::open(&options)?;
+        if fetch {
+            repo.fetch()?;
+        }
+        repo.require_complete()?;
+        repo.facts()
+    })
+    .await
+    .context("the git reader stopped")?;
+    result.map_err(|e| {
+        let status = match e {
+            git::Error::Shallow { .. } | git::Error::Untrusted { .. } => ExitStatus::Refused,
+            _ => ExitStatus::Error,
+        };
+        Failure::new(status, e).into()
+    })
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use super::plan::{Decision, How, Plan, RepoPlan};
+use super::plan::{Decision, How, Plan, RepoPlan, cosign_subject};
 use crate::registry::{Digest, Repository, UntagMethod};
 use crate::report::progress::Progress;
 
@@ -117,42 +117,35 @@ enum JobResult {
     Failed(ExecFailure),
 }
 
-/// The subject digest a cosign-scheme tag (`sha256-<hex>.sig|.att|.sbom`) refers to.
-pub fn cosign_subject(tag: &str) -> Option<Digest> {
-    let (stem, suffix) = tag.rsplit_once('.')?;
-    if !matches!(suffix, "sig" | "att" | "sbom") {
-        return None;
-    }
-    let (alg, hex) = stem.split_once('-')?;
-    Digest::parse(&format!("{alg}:{hex}")).ok()
+/// A plan names a repository the caller did not open (checked before anything runs).
+#[derive(Debug, thiserror::Error)]
+#[error("the plan names `{repo}`, which was not opened; nothing was deleted")]
+pub struct NotOpened {
+    /// The repository.
+    pub repo: String,
 }
 
 /// Executes the plan against `repos` (keyed by [`Repository::name`], which is the plan's
-/// `repo`). A repository of the plan that is missing from `repos` is reported as failed.
+/// `repo`). Every repository of the plan must be there.
 pub async fn execute(
     plan: &Plan,
     repos: &HashMap<String, Arc<dyn Repository>>,
     options: ExecOptions,
     progress: &Progress,
-) -> ExecReport {
+) -> Result<ExecReport, NotOpened> {
+    if let Some(rp) = plan.repos.iter().find(|rp| !repos.contains_key(&rp.repo)) {
+        return Err(NotOpened {
+            repo: rp.repo.clone(),
+        });
+    }
     let mut report = ExecReport::default();
     for rp in &plan.repos {
-        let outcome = match repos.get(&rp.repo) {
-            Some(repo) => execute_repo(rp, repo.as_ref(), options, progress).await,
-            None => RepoOutcome {
-                repo: rp.repo.clone(),
-                failures: vec![ExecFailure {
-                    tags: Vec::new(),
-                    digest: Digest::of_bytes(b""),
-                    action: "open".into(),
-                    message: format!("repository `{}` was not opened", rp.repo),
-                }],
-                ..RepoOutcome::default()
-            },
-        };
-        report.repos.push(outcome);
+        let repo = repos[&rp.repo].as_ref();
+        report
+            .repos
+            .push(execute_repo(rp, repo, options, progress).await);
     }
-    report
+    Ok(report)
 }
 
 /// The number of deletion steps the plan asks for (for progress totals).
@@ -619,7 +612,9 @@ mod tests {
             concurrency: 4,
             recheck,
         };
-        let mut r = execute(plan, &repos, opts, &Progress::hidden()).await;
+        let mut r = execute(plan, &repos, opts, &Progress::hidden())
+            .await
+            .unwrap();
         r.repos.remove(0)
     }
 

@@ -15,8 +15,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 
 use super::cache::ConfigCache;
-use super::execute::cosign_subject;
-use super::plan::{ManifestFacts, RepoScan, ScannedTag};
+use super::plan::{ManifestFacts, RepoScan, ScannedTag, cosign_subject};
 use crate::registry::{Descriptor, Digest, Manifest, Repository};
 use crate::report::progress::Progress;
 
@@ -53,7 +52,7 @@ pub struct ConfigStats {
     pub needed: usize,
     /// Served from the on-disk cache.
     pub cached: usize,
-    /// Fetched from the registry.
+    /// Config blobs fetched from the registry (one per distinct blob).
     pub fetched: usize,
     /// Could not be read (the planner keeps those tags).
     pub failed: usize,
@@ -258,7 +257,8 @@ pub async fn read_configs(
             Err(e) => note_error(&mut scanned.scans[i], &digest, e),
         }
     }
-    let mut fetch = Vec::new();
+    // One fetch per (repository, config blob): images that share a config share the read.
+    let mut fetch: HashMap<(usize, Digest), (Descriptor, Vec<Digest>)> = HashMap::new();
     for (i, digest) in needed {
         let Some(desc) = scanned.config_refs[*i].get(digest).cloned() else {
             // Its manifest could not be read: the error is already noted.
@@ -274,30 +274,41 @@ pub async fn read_configs(
                     f.config = Some(config);
                 }
             }
-            None => fetch.push((*i, digest.clone(), desc)),
+            None => fetch
+                .entry((*i, desc.digest.clone()))
+                .or_insert_with(|| (desc, Vec::new()))
+                .1
+                .push(digest.clone()),
         }
     }
-    let results: Vec<_> =
-        futures_util::stream::iter(fetch.into_iter().map(|(i, digest, desc)| async move {
+    let results: Vec<_> = futures_util::stream::iter(fetch.into_iter().map(
+        |((i, _), (desc, manifests))| async move {
             let r = repos[i].config(&desc).await;
-            progress.inc(1);
-            (i, digest, desc, r)
-        }))
-        .buffer_unordered(limit)
-        .collect()
-        .await;
-    for (i, digest, desc, result) in results {
+            progress.inc(manifests.len() as u64);
+            (i, desc, manifests, r)
+        },
+    ))
+    .buffer_unordered(limit)
+    .collect()
+    .await;
+    for (i, desc, manifests, result) in results {
         match result {
             Ok(config) => {
                 stats.fetched += 1;
                 cache.put(&desc.digest, &config);
-                if let Some(f) = scanned.scans[i].manifests.get_mut(&digest) {
-                    f.config = Some(config);
+                for digest in manifests {
+                    if let Some(f) = scanned.scans[i].manifests.get_mut(&digest) {
+                        f.config = Some(config.clone());
+                    }
                 }
             }
             Err(e) => {
-                stats.failed += 1;
-                note_error(&mut scanned.scans[i], &digest, e);
+                let message = e.to_string();
+                for digest in manifests {
+                    stats.failed += 1;
+                    scanned.scans[i].manifests.entry(digest).or_default().error =
+                        Some(message.clone());
+                }
             }
         }
     }

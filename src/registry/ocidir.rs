@@ -7,7 +7,7 @@
 //! then garbage-collects each blob no longer reachable from `index.json`. `index.json` is
 //! rewritten atomically (temp file + rename) under a lock, so a crash never leaves half a file.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -25,7 +25,13 @@ pub struct OciDir {
     name: String,
     /// Serialises read-modify-write cycles of `index.json` within this process.
     lock: Mutex<()>,
+    /// subject → referrers, for the `index.json` content it was built from: a scan asks for
+    /// the referrers of every tagged manifest, and each answer would otherwise read every
+    /// manifest of the layout again.
+    referrers: Mutex<Option<(Digest, ReferrerMap)>>,
 }
+
+type ReferrerMap = HashMap<Digest, Vec<Descriptor>>;
 
 /// `index.json`, keeping fields berth does not know untouched.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,6 +54,7 @@ impl OciDir {
             name: format!("oci:{path}"),
             root,
             lock: Mutex::new(()),
+            referrers: Mutex::new(None),
         };
         for file in ["oci-layout", "index.json"] {
             if !dir.root.join(file).is_file() {
@@ -67,6 +74,7 @@ impl OciDir {
             name: format!("oci:{text}"),
             root: path.to_path_buf(),
             lock: Mutex::new(()),
+            referrers: Mutex::new(None),
         };
         if dir.root.join("index.json").exists() {
             return Err(dir.error("a layout already exists here; open it instead".into()));
@@ -328,24 +336,35 @@ impl super::Repository for OciDir {
     }
 
     async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>, Error> {
-        let index = self.read_index()?;
-        Ok(self
-            .reachable_manifests(&index)
-            .into_iter()
-            .filter(|(_, m)| m.subject.as_ref().is_some_and(|s| s.digest == *subject))
-            .map(|(digest, m)| Descriptor {
-                media_type: m.media_type.clone(),
-                digest,
-                size: m.bytes.len() as u64,
-                platform: None,
-                artifact_type: m.artifact_type.clone().or_else(|| {
-                    m.config()
-                        .map(|c| c.media_type.clone())
-                        .filter(|t| t != media_type::OCI_EMPTY)
-                }),
-                annotations: m.annotations.clone(),
-            })
-            .collect())
+        let bytes = std::fs::read(self.root.join("index.json"))
+            .map_err(|e| self.io_error("read `index.json`", &e))?;
+        let version = Digest::of_bytes(&bytes);
+        let mut memo = self.referrers.lock().expect("oci layout lock poisoned");
+        if memo.as_ref().is_none_or(|(v, _)| *v != version) {
+            let index: LayoutIndex = serde_json::from_slice(&bytes)
+                .map_err(|e| self.error(format!("`index.json` is not an OCI index: {e}")))?;
+            let mut map: ReferrerMap = HashMap::new();
+            for (digest, m) in self.reachable_manifests(&index) {
+                let Some(s) = &m.subject else { continue };
+                map.entry(s.digest.clone()).or_default().push(Descriptor {
+                    media_type: m.media_type.clone(),
+                    digest,
+                    size: m.bytes.len() as u64,
+                    platform: None,
+                    artifact_type: m.artifact_type.clone().or_else(|| {
+                        m.config()
+                            .map(|c| c.media_type.clone())
+                            .filter(|t| t != media_type::OCI_EMPTY)
+                    }),
+                    annotations: m.annotations.clone(),
+                });
+            }
+            *memo = Some((version, map));
+        }
+        Ok(memo
+            .as_ref()
+            .and_then(|(_, map)| map.get(subject).cloned())
+            .unwrap_or_default())
     }
 
     async fn delete_manifest(&self, digest: &Digest) -> Result<(), Error> {
@@ -490,13 +509,17 @@ mod tests {
         assert_eq!(refs.len(), 1);
         assert_eq!(refs[0].digest, sig);
         assert!(dir.referrers(&a).await.unwrap().is_empty());
+        // A new referrer changes index.json: the memo of referrers is rebuilt.
+        dir.put_manifest(&image(&dir, "sbom", Some(&b_desc)), None)
+            .unwrap();
+        assert_eq!(dir.referrers(&b).await.unwrap().len(), 2);
 
         dir.delete_manifest(&a).await.unwrap();
         assert_eq!(dir.list_tags().await.unwrap(), ["b", "multi"]);
-        assert_eq!(blob_count(&dir), 2 * 3 + 1);
+        assert_eq!(blob_count(&dir), 3 * 3 + 1);
         // `b` goes as a tag, but the index `multi` still holds it: its blobs stay.
         dir.delete_manifest(&b).await.unwrap();
-        assert_eq!(blob_count(&dir), 2 * 3 + 1);
+        assert_eq!(blob_count(&dir), 3 * 3 + 1);
         assert!(dir.manifest(b.as_str()).await.is_ok());
         assert!(dir.delete_manifest(&a).await.is_err());
         let raw = std::fs::read_to_string(dir.path().join("index.json")).unwrap();

@@ -395,16 +395,17 @@ fn short(d: Option<&Digest>) -> &str {
     d.map_or("(unresolved)", Digest::short)
 }
 
-fn result_word(r: Option<TagResult>, how: Option<How>, mode: Mode) -> &'static str {
+/// What happened (or, in a dry run, would happen) to a tag; None for a kept tag.
+fn result_word(r: Option<TagResult>, how: Option<How>, mode: Mode) -> Option<&'static str> {
     match (r, how, mode) {
-        (Some(TagResult::Deleted), _, _) => "deleted",
-        (Some(TagResult::Untagged), _, _) => "untagged",
-        (Some(TagResult::Failed), _, _) => "FAILED",
-        (Some(TagResult::Skipped), _, _) => "skipped",
-        (None, Some(How::DeleteManifest), Mode::DryRun) => "would delete manifest",
-        (None, Some(How::UntagOnly), Mode::DryRun) => "would untag",
-        (None, Some(_), _) => "not done",
-        (None, None, _) => "kept",
+        (Some(TagResult::Deleted), _, _) => Some("manifest deleted"),
+        (Some(TagResult::Untagged), _, _) => Some("untagged"),
+        (Some(TagResult::Failed), _, _) => Some("FAILED"),
+        (Some(TagResult::Skipped), _, _) => Some("skipped"),
+        (None, Some(How::DeleteManifest), Mode::DryRun) => Some("would delete the manifest"),
+        (None, Some(How::UntagOnly), Mode::DryRun) => Some("would untag"),
+        (None, Some(_), _) => Some("not done"),
+        (None, None, _) => None,
     }
 }
 
@@ -430,10 +431,16 @@ pub fn text(report: &CleanupReport<'_>) -> String {
         let _ = writeln!(out, "\n{}", v.plan.repo);
         for ((order, kind), tags) in groups(v.plan) {
             let verb = if order == 0 { "delete" } else { "keep" };
-            let _ = writeln!(out, "  {verb} ({kind}): {} tags", tags.len());
+            let _ = writeln!(out, "  {verb} ({kind}): {}", tags.len());
+            let width = tags.iter().map(|t| t.0.len()).max().unwrap_or(0);
             for (tag, digest, reason, how) in tags {
-                let word = result_word(v.tag_results.get(tag).copied(), how, report.mode);
-                let _ = writeln!(out, "    {tag}  {}  {word}: {reason}", short(digest));
+                let _ = write!(out, "    {tag:<width$}  {}  {reason}", short(digest));
+                match result_word(v.tag_results.get(tag).copied(), how, report.mode) {
+                    Some(word) => {
+                        let _ = writeln!(out, "  [{word}]");
+                    }
+                    None => out.push('\n'),
+                }
             }
         }
         if !v.plan.manifest_deletions.is_empty() {
@@ -444,8 +451,8 @@ pub fn text(report: &CleanupReport<'_>) -> String {
             );
             for m in &v.plan.manifest_deletions {
                 let r = v.manifest_results.get(&m.digest).copied();
-                let word = result_word(r, Some(How::DeleteManifest), report.mode);
-                let _ = writeln!(out, "    {}  {word}: {}", m.digest.short(), m.reason);
+                let word = result_word(r, Some(How::DeleteManifest), report.mode).unwrap_or("");
+                let _ = writeln!(out, "    {}  {}  [{word}]", m.digest.short(), m.reason);
             }
         }
         if let Some(o) = v.outcome {
@@ -513,7 +520,8 @@ pub fn markdown(report: &CleanupReport<'_>) -> String {
             let _ = writeln!(out, "**{verb}** ({kind}): {} tags\n", tags.len());
             let _ = writeln!(out, "| tag | digest | result | reason |\n|---|---|---|---|");
             for (tag, digest, reason, how) in tags {
-                let word = result_word(v.tag_results.get(tag).copied(), how, report.mode);
+                let word = result_word(v.tag_results.get(tag).copied(), how, report.mode)
+                    .unwrap_or("kept");
                 let _ = writeln!(
                     out,
                     "| `{}` | `{}` | {word} | {} |",

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::cleanup::plan::DEFAULT_MAX_DELETE_RATIO;
 use crate::cli::{CleanupArgs, GlobalArgs, OutputFormat};
 use crate::env_vars;
 use crate::git::GitOptions;
@@ -15,9 +16,6 @@ use crate::policy::{self, CleanupConfig};
 use crate::registry::RegistryOptions;
 use crate::report::cleanup::Format;
 use crate::report::progress::ProgressMode;
-
-/// The default of `--max-delete-ratio`.
-pub const DEFAULT_MAX_DELETE_RATIO: f64 = 0.8;
 
 /// Settings that cannot be used; the message names the input and the fix.
 #[derive(Debug, thiserror::Error)]
@@ -133,15 +131,7 @@ pub fn resolve(
         config = config.with_built_within(d);
     }
     let in_ci = env(env_vars::CI).is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
-    let cache_dir = env(env_vars::XDG_CACHE_HOME)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            env(env_vars::HOME)
-                .filter(|v| !v.is_empty())
-                .map(|h| Path::new(&h).join(".cache"))
-        })
-        .map(|d| d.join("berth"));
+    let cache_dir = super::cache_dir(env);
     let registry = super::registry_options(global);
     Ok(CleanupSettings {
         repos,
