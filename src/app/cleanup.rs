@@ -101,27 +101,38 @@ pub(crate) async fn cleanup(
     let mut scanned = scan::scan(&repos, concurrency, &scan_progress)
         .await
         .map_err(|e| Failure::new(ExitStatus::Error, e))?;
-    let needed = plan::configs_needed(&PlanInput {
-        scans: &scanned.scans,
-        git: &facts,
-        config: &settings.config,
-        now,
-    });
     let cache = match &settings.cache_dir {
         Some(dir) => ConfigCache::at(dir),
         None => ConfigCache::disabled(),
     };
-    let stats = scan::read_configs(
-        &mut scanned,
-        &repos,
-        &needed,
-        &cache,
-        concurrency,
-        &scan_progress,
-    )
-    .await;
+    // Labels read in one round can turn more tags into deletion candidates, whose build times
+    // the planner then needs too: read until it asks for nothing new.
+    let mut asked = std::collections::HashSet::new();
+    loop {
+        let needed: Vec<_> = plan::configs_needed(&PlanInput {
+            scans: &scanned.scans,
+            git: &facts,
+            config: &settings.config,
+            now,
+        })
+        .into_iter()
+        .filter(|wanted| asked.insert(wanted.clone()))
+        .collect();
+        if needed.is_empty() {
+            break;
+        }
+        let stats = scan::read_configs(
+            &mut scanned,
+            &repos,
+            &needed,
+            &cache,
+            concurrency,
+            &scan_progress,
+        )
+        .await;
+        tracing::debug!(?stats, "configs read");
+    }
     scan_progress.finish();
-    tracing::debug!(?stats, "configs read");
     let plan = plan::plan(&PlanInput {
         scans: &scanned.scans,
         git: &facts,
