@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::ConfigFileError;
 use crate::ci::{CiKind, Env, shell::Format};
 use crate::cli::{CiEnvArgs, CiSystem, GlobalArgs, Shell};
 use crate::env_vars;
@@ -42,25 +43,12 @@ pub struct CiEnvSettings {
     pub templates: Vec<Template>,
 }
 
-/// A `berth.yaml` that could not be read or parsed.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Reading the file failed.
-    #[error("cannot read the configuration file {}: {source}; fix its permissions or pass --config", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is invalid.
-    #[error(transparent)]
-    Policy(#[from] policy::Error),
-}
-
 /// Resolves `ci-env`'s flags against the environment snapshot.
-pub fn resolve(global: &GlobalArgs, args: &CiEnvArgs, env: &Env) -> Result<CiEnvSettings, Error> {
+pub fn resolve(
+    global: &GlobalArgs,
+    args: &CiEnvArgs,
+    env: &Env,
+) -> Result<CiEnvSettings, ConfigFileError> {
     let format = if args.as_env_file {
         Format::Dotenv
     } else {
@@ -120,22 +108,13 @@ pub fn extension(format: Format) -> &'static str {
 
 /// The tag templates: `tags:` of `--config` / `berth.yaml` / `.berth.yaml` in the working
 /// directory when there is one, else berth's defaults (what `cleanup` reads back).
-fn templates(explicit: Option<&Path>) -> Result<Vec<Template>, Error> {
-    let candidates: Vec<PathBuf> = match explicit {
-        Some(p) => vec![p.to_path_buf()],
-        None => vec![PathBuf::from("berth.yaml"), PathBuf::from(".berth.yaml")],
-    };
-    for path in candidates {
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                let config = policy::CleanupConfig::parse(&text, &path.display().to_string())?;
-                return Ok(config.templates);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {}
-            Err(source) => return Err(Error::Read { path, source }),
-        }
-    }
-    Ok(policy::templates::defaults())
+fn templates(explicit: Option<&Path>) -> Result<Vec<Template>, ConfigFileError> {
+    Ok(
+        match super::load_config_file(explicit, &[PathBuf::from(".")])? {
+            Some((config, _)) => config.templates,
+            None => policy::templates::defaults(),
+        },
+    )
 }
 
 /// The registry host a `berth login REGISTRY` argument names: a scheme, a path and a trailing

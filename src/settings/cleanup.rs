@@ -32,18 +32,9 @@ pub enum Error {
     /// `--keep-built-within` does not parse.
     #[error("--keep-built-within: {0}")]
     Duration(#[source] policy::Error),
-    /// The config file does not parse.
+    /// The config file could not be read or does not parse.
     #[error(transparent)]
-    Config(policy::Error),
-    /// The config file could not be read.
-    #[error("could not read the config file {}: {source}; check the path given to --config", path.display())]
-    ReadConfig {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    ConfigFile(#[from] super::ConfigFileError),
     /// `--repo` together with `--apply` (the plan names its repositories).
     #[error(
         "--apply FILE takes the repositories from the plan; drop --repo (or BERTH_REPO) or \
@@ -171,25 +162,14 @@ fn load_config(
     args: &CleanupArgs,
     cwd: &Path,
 ) -> Result<(CleanupConfig, Option<PathBuf>), Error> {
-    let path = match &global.config {
-        Some(p) => Some(p.clone()),
-        None => {
-            let mut dirs = vec![cwd.to_path_buf()];
-            dirs.extend(args.git_dir.clone());
-            dirs.iter()
-                .flat_map(|d| [d.join("berth.yaml"), d.join(".berth.yaml")])
-                .find(|p| p.is_file())
-        }
-    };
-    let Some(path) = path else {
-        return Ok((CleanupConfig::default(), None));
-    };
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::ReadConfig {
-        path: path.clone(),
-        source,
-    })?;
-    let config = CleanupConfig::parse(&text, &path.display().to_string()).map_err(Error::Config)?;
-    Ok((config, Some(path)))
+    let mut dirs = vec![cwd.to_path_buf()];
+    dirs.extend(args.git_dir.clone());
+    Ok(
+        match super::load_config_file(global.config.as_deref(), &dirs)? {
+            Some((config, path)) => (config, Some(path)),
+            None => (CleanupConfig::default(), None),
+        },
+    )
 }
 
 #[cfg(test)]
