@@ -21,12 +21,16 @@ impl CommitId {
 
     /// The 40 lowercase hex digits.
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        let mut out = [0u8; 40];
+        hex::encode_to_slice(self.0, &mut out).expect("40 digits for 20 bytes");
+        String::from_utf8(out.to_vec()).expect("hex digits are ASCII")
     }
 
     /// The first 7 hex digits, for humans.
     pub fn short(&self) -> String {
-        self.to_hex()[..7].to_string()
+        let mut out = [0u8; 8];
+        hex::encode_to_slice(&self.0[..4], &mut out).expect("8 digits for 4 bytes");
+        String::from_utf8(out[..7].to_vec()).expect("hex digits are ASCII")
     }
 }
 
@@ -114,7 +118,12 @@ pub struct CommitGraph {
     parent_start: Vec<u32>,
     parent_list: Vec<u32>,
     by_id: HashMap<CommitId, u32, IdHash>,
-    sorted: Vec<u32>,
+    /// The ids in byte order, with their indices; `bucket[b]..bucket[b + 1]` are the ones
+    /// whose first two bytes are `b`. A prefix lookup (4 digits at least, so two whole
+    /// bytes) then searches a handful of neighbouring ids instead of the whole array.
+    sorted_ids: Vec<CommitId>,
+    sorted_index: Vec<u32>,
+    bucket: Vec<u32>,
 }
 
 impl CommitGraph {
@@ -158,14 +167,10 @@ impl CommitGraph {
         if prefix.len() < 4 || prefix.len() > 40 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
             return PrefixMatch::None;
         }
-        if prefix.len() == 40 {
-            return CommitId::from_hex(prefix)
-                .and_then(|id| self.find(&id))
-                .map_or(PrefixMatch::None, PrefixMatch::One);
-        }
         // The ids starting with the prefix are exactly those between the prefix padded with
-        // 0 nibbles and the prefix padded with f nibbles: two byte comparisons per probe,
-        // no hex formatting.
+        // 0 nibbles and the prefix padded with f nibbles (for 40 digits, the id itself): two
+        // byte comparisons per probe, no hex formatting. Tags come in name order, so lookups
+        // walk the sorted ids in order too.
         let mut low = [0u8; 20];
         let mut high = [0xffu8; 20];
         for (k, digit) in prefix.bytes().enumerate() {
@@ -174,17 +179,18 @@ impl CommitGraph {
             low[k / 2] = (low[k / 2] & !(0xf << shift)) | (nibble << shift);
             high[k / 2] = (high[k / 2] & !(0xf << shift)) | (nibble << shift);
         }
-        let start = self
-            .sorted
-            .partition_point(|&i| self.ids[i as usize].0 < low);
-        let matches = |k: usize| {
-            self.sorted
-                .get(k)
-                .is_some_and(|&i| self.ids[i as usize].0 <= high)
+        let b = usize::from(u16::from_be_bytes([low[0], low[1]]));
+        // An empty (default) graph has no buckets.
+        let (Some(&from), Some(&to)) = (self.bucket.get(b), self.bucket.get(b + 1)) else {
+            return PrefixMatch::None;
         };
+        let (from, to) = (from as usize, to as usize);
+        let ids = &self.sorted_ids[from..to];
+        let start = ids.partition_point(|id| id.0 < low);
+        let matches = |k: usize| ids.get(k).is_some_and(|id| id.0 <= high);
         match (matches(start), matches(start + 1)) {
             (false, _) => PrefixMatch::None,
-            (true, false) => PrefixMatch::One(self.sorted[start]),
+            (true, false) => PrefixMatch::One(self.sorted_index[from + start]),
             (true, true) => PrefixMatch::Ambiguous,
         }
     }
@@ -264,7 +270,9 @@ impl CommitGraphBuilder {
             parent_start: Vec::with_capacity(keep.len()),
             parent_list: Vec::with_capacity(self.parent_ids.len()),
             by_id,
-            sorted: Vec::new(),
+            sorted_ids: Vec::new(),
+            sorted_index: Vec::new(),
+            bucket: Vec::new(),
         };
         for &k in &keep {
             graph.ids.push(self.ids[k]);
@@ -281,19 +289,24 @@ impl CommitGraphBuilder {
                 }
             }
         }
-        // Sort by the first 8 bytes as an integer, the full id only on ties: one integer
-        // compare instead of a 20-byte memcmp almost always.
-        let head = |i: u32| {
-            let id = &graph.ids[i as usize].0;
-            u64::from_be_bytes(id[..8].try_into().expect("20-byte id"))
-        };
-        let mut sorted: Vec<u32> = (0..graph.ids.len() as u32).collect();
-        sorted.sort_unstable_by(|&a, &b| {
-            head(a)
-                .cmp(&head(b))
-                .then_with(|| graph.ids[a as usize].cmp(&graph.ids[b as usize]))
-        });
-        graph.sorted = sorted;
+        let mut order: Vec<(CommitId, u32)> = graph
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i as u32))
+            .collect();
+        // The first 8 bytes as an integer decide almost every comparison without a memcmp.
+        let head = |id: &CommitId| u64::from_be_bytes(id.0[..8].try_into().expect("20-byte id"));
+        order.sort_unstable_by(|a, b| head(&a.0).cmp(&head(&b.0)).then_with(|| a.cmp(b)));
+        let mut bucket = vec![0u32; (1 << 16) + 1];
+        for (id, _) in &order {
+            bucket[usize::from(u16::from_be_bytes([id.0[0], id.0[1]])) + 1] += 1;
+        }
+        for b in 1..bucket.len() {
+            bucket[b] += bucket[b - 1];
+        }
+        (graph.sorted_ids, graph.sorted_index) = order.into_iter().unzip();
+        graph.bucket = bucket;
         graph
     }
 }
@@ -355,6 +368,15 @@ mod tests {
         assert_eq!(g.find_prefix("abcd0"), PrefixMatch::None);
         assert_eq!(g.find_prefix("fffff"), PrefixMatch::None);
         assert_eq!(g.find_prefix("abcd"), PrefixMatch::Ambiguous);
+        assert_eq!(
+            g.find_prefix(&id("abcd1").to_hex()),
+            PrefixMatch::One(g.find(&id("abcd1")).unwrap())
+        );
+        assert_eq!(g.find_prefix(&id("abcd3").to_hex()), PrefixMatch::None);
+        assert_eq!(
+            CommitGraph::default().find_prefix("abcd"),
+            PrefixMatch::None
+        );
     }
 
     #[test]
@@ -377,7 +399,7 @@ mod tests {
         let g = b.finish();
         for probe in ids.iter().take(60) {
             let hex = probe.to_hex();
-            for len in 4..=12 {
+            for len in (4..=12).chain([39, 40]) {
                 let prefix = &hex[..len];
                 let hits: std::collections::BTreeSet<_> = ids
                     .iter()
