@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,10 +36,26 @@ pub mod media_type {
     }
 }
 
-/// A content digest, `algorithm:hex` (e.g. `sha256:…`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A content digest, `algorithm:hex` (e.g. `sha256:…`). Shared, not copied, when cloned:
+/// a plan names the same digest for many tags, and a scan of 100,000 tags clones each
+/// several times.
+#[derive(Debug, Clone, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Digest(String);
+pub struct Digest(Arc<str>);
+
+impl PartialEq for Digest {
+    fn eq(&self, other: &Digest) -> bool {
+        // Clones of one digest, the common case in lookups, compare without reading the text.
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl std::hash::Hash for Digest {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As the text hashes: equal digests hash alike however `eq` found them equal.
+        self.0.hash(state);
+    }
+}
 
 impl Digest {
     /// Parses `sha256:<64 lowercase hex>` (and `sha512:<128 hex>`).
@@ -64,12 +81,15 @@ impl Digest {
                 "{algorithm} needs {want} lowercase hex digits"
             )));
         }
-        Ok(Digest(text.to_string()))
+        Ok(Digest(Arc::from(text)))
     }
 
     /// The sha256 digest of exactly these bytes.
     pub fn of_bytes(bytes: &[u8]) -> Digest {
-        Digest(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+        Digest(Arc::from(format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(bytes))
+        )))
     }
 
     /// The full `algorithm:hex` text.
@@ -109,7 +129,7 @@ impl TryFrom<String> for Digest {
 
 impl From<Digest> for String {
     fn from(d: Digest) -> String {
-        d.0
+        d.0.to_string()
     }
 }
 
