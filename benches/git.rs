@@ -10,6 +10,10 @@
 //! half annotated) on `main`. Branches are remote-tracking refs of `origin`, as in a CI
 //! clone. Then `git commit-graph write --reachable`.
 //!
+//! Each ratio's two sides run alternately (rev-list, berth, rev-list, berth, …), so a slow
+//! spell of a shared machine falls on both. The planner uses every core; the CPU figures
+//! (user + sys of all threads) are printed next to the wall times.
+//!
 //! `cargo bench --bench git -- [--dir DIR] [--commits N] [--branches N] [--tags N] [--runs N]`
 //! (`scripts/bench.sh git` runs it). The measurements run in a child process so its peak
 //! memory (VmHWM) is the facts loading's, not the generator's.
@@ -235,11 +239,14 @@ fn measure(repo: &Path, runs: usize, linked: usize, planner_tags: usize) {
         git_count,
         "berth and git disagree on the commit count"
     );
-    println!("(wall: median of {runs} runs; cpu: mean user+sys per run, 10 ms ticks)");
-    let rev_list = timed(runs, || {
+    println!(
+        "(wall: median of {runs} runs; cpu: mean user+sys per run, 10 ms ticks; the two sides \
+         of each ratio run alternately)"
+    );
+    let rev_list_count = || {
         git(Some(repo), &["rev-list", "--all", "--count"]);
-    });
-    let load = timed(runs, || {
+    };
+    let (rev_list, load) = timed_pair(runs, rev_list_count, || {
         let facts = git::open(&options).unwrap().facts().unwrap();
         std::hint::black_box(facts);
     });
@@ -252,7 +259,7 @@ fn measure(repo: &Path, runs: usize, linked: usize, planner_tags: usize) {
     let config = CleanupConfig::default();
     let now = newest(&facts) + chrono::Duration::days(1);
     let scan = linked_scan(&facts, linked);
-    let keep_set = timed(runs, || {
+    let (rev_list, keep_set) = timed_pair(runs, rev_list_count, || {
         let facts = git::open(&options).unwrap().facts().unwrap();
         let plan = plan::plan(&PlanInput {
             scans: std::slice::from_ref(&scan),
@@ -269,6 +276,7 @@ fn measure(repo: &Path, runs: usize, linked: usize, planner_tags: usize) {
         now,
     });
     let totals = sample.repos[0].totals;
+    rev_list.print("git rev-list --all --count (alternating with the keep set)");
     keep_set.print(&format!(
         "keep set: open + facts() + plan, {} linked tags ({} kept, {} deleted)",
         totals.tags, totals.keep, totals.delete
@@ -304,13 +312,16 @@ fn without_commit_graph(repo: &Path, options: &GitOptions, runs: usize) {
     let file = repo.join("objects/info/commit-graph");
     let aside = repo.join("objects/info/commit-graph.bench-off");
     std::fs::rename(&file, &aside).expect("move the commit-graph file aside");
-    let rev_list = timed(runs, || {
-        git(Some(repo), &["rev-list", "--all", "--count"]);
-    });
-    let load = timed(runs, || {
-        let facts = git::open(options).unwrap().facts().unwrap();
-        std::hint::black_box(facts);
-    });
+    let (rev_list, load) = timed_pair(
+        runs,
+        || {
+            git(Some(repo), &["rev-list", "--all", "--count"]);
+        },
+        || {
+            let facts = git::open(options).unwrap().facts().unwrap();
+            std::hint::black_box(facts);
+        },
+    );
     std::fs::rename(&aside, &file).expect("restore the commit-graph file");
     rev_list.print("no commit-graph: git rev-list --all --count");
     load.print("no commit-graph: berth open + facts()");
@@ -366,6 +377,35 @@ fn timed(runs: usize, mut f: impl FnMut()) -> Timing {
         // Linux reports these in USER_HZ = 100 ticks per second.
         cpu: Duration::from_millis(ticks * 10 / runs as u64),
     }
+}
+
+/// Like [`timed`] for two steps, run alternately (a, b, a, b, …) so that a slow spell of a
+/// shared machine falls on both sides of their ratio.
+fn timed_pair(runs: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (Timing, Timing) {
+    let runs = runs.max(1);
+    let mut walls = [Vec::with_capacity(runs), Vec::with_capacity(runs)];
+    let mut ticks = [0u64; 2];
+    for _ in 0..runs {
+        for side in 0..2 {
+            let before = cpu_ticks();
+            let started = Instant::now();
+            if side == 0 {
+                a()
+            } else {
+                b()
+            }
+            walls[side].push(started.elapsed());
+            ticks[side] += cpu_ticks() - before;
+        }
+    }
+    let [a, b] = [0, 1].map(|side| {
+        walls[side].sort();
+        Timing {
+            wall: walls[side][runs / 2],
+            cpu: Duration::from_millis(ticks[side] * 10 / runs as u64),
+        }
+    });
+    (a, b)
 }
 
 /// utime + stime + cutime + cstime of this process, in ticks (/proc/self/stat).

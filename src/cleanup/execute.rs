@@ -563,7 +563,7 @@ mod tests {
         Reason {
             kind: "test".into(),
             message: "test".into(),
-            details: BTreeMap::new(),
+            details: Default::default(),
         }
     }
 

@@ -381,7 +381,7 @@ fn groups<'a>(rp: &'a RepoPlan) -> Groups<'a> {
             Decision::Delete { reason, how } => (0, reason, Some(*how)),
             Decision::Keep { reason } => (1, reason, None),
         };
-        out.entry((order, reason.kind.as_str())).or_default().push((
+        out.entry((order, reason.kind.as_ref())).or_default().push((
             &t.tag,
             t.digest.as_ref(),
             reason,
@@ -577,9 +577,9 @@ mod tests {
 
     fn reason(kind: &str, message: &str) -> Reason {
         Reason {
-            kind: kind.into(),
+            kind: kind.to_string().into(),
             message: message.into(),
-            details: BTreeMap::new(),
+            details: Default::default(),
         }
     }
 

@@ -2,14 +2,24 @@
 //! what their labels and build times say, and which manifests hang off a digest (children at
 //! any depth, referrers). Every answer that lacks a config records the config it needed, so
 //! [`super::configs_needed`] asks for exactly those.
+//!
+//! Every digest the repository mentions (manifests, index children, referrers, tags) is
+//! numbered once, when the graph is built: the planner's sets and walks then index plain
+//! vectors by [`Node`] instead of hashing and comparing 71-byte digest strings again and
+//! again, which dominated the planner at 100,000 tags.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use rustc_hash::{FxHashMap, FxHashSet};
 
-use super::ManifestFacts;
-use crate::registry::Digest;
+use super::{ManifestFacts, RepoScan};
 use crate::registry::model::media_type;
+use crate::registry::{Digest, ImageConfig};
+
+/// A digest of one repository, numbered by [`Graph::new`].
+pub(super) type Node = u32;
 
 /// A fact the planner could not establish; the tag is kept and this says why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,87 +53,220 @@ pub(super) enum LabelValue {
     Conflict(Vec<String>),
 }
 
+/// Edges of one kind (index children, or referrers) for every node: the targets of node `n`
+/// are `list[start[n]..start[n + 1]]`; nodes past `start` have none.
+#[derive(Default)]
+struct Edges {
+    start: Vec<u32>,
+    list: Vec<Node>,
+}
+
+impl Edges {
+    fn of(&self, n: Node) -> &[Node] {
+        let n = n as usize;
+        match (self.start.get(n), self.start.get(n + 1)) {
+            (Some(&from), Some(&to)) => &self.list[from as usize..to as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// What the planner asks of nearly every tag, copied out of the manifests when the graph is
+/// built: the answer then comes from one small vector rather than from a manifest somewhere
+/// in a large map.
+#[derive(Debug, Clone, Copy)]
+enum Quick {
+    /// Anything but a plain image with its config read: ask the manifests.
+    Ask,
+    /// A plain image, read without error, with its config: its build time.
+    Image(Option<DateTime<Utc>>),
+}
+
 /// The manifest graph of one repository, recording configs it needed but did not have.
 pub(super) struct Graph<'a> {
-    manifests: &'a HashMap<Digest, ManifestFacts>,
-    /// Image manifests whose config an answer needed and did not have.
-    pub(super) needs: BTreeSet<Digest>,
+    numbers: FxHashMap<&'a Digest, Node>,
+    digests: Vec<&'a Digest>,
+    /// What the scan read about each node; `None` for a digest it did not read.
+    facts: Vec<Option<&'a ManifestFacts>>,
+    quick: Vec<Quick>,
+    children: Edges,
+    referrers: Edges,
+    /// Per tag of the scan (same order): its node, or why the tag did not resolve.
+    tags: Vec<Result<Node, &'a str>>,
+    /// Image manifests whose config an answer needed and did not have. Behind a lock because
+    /// tags are judged on several threads; it is rarely touched.
+    needs: Mutex<BTreeSet<Digest>>,
 }
 
 impl<'a> Graph<'a> {
-    pub(super) fn new(manifests: &'a HashMap<Digest, ManifestFacts>) -> Self {
-        Graph {
-            manifests,
-            needs: BTreeSet::new(),
+    pub(super) fn new(scan: &'a RepoScan) -> Self {
+        let capacity = scan.manifests.len() + scan.tags.len() / 8;
+        let mut graph = Graph {
+            numbers: FxHashMap::with_capacity_and_hasher(capacity, Default::default()),
+            digests: Vec::with_capacity(capacity),
+            facts: Vec::with_capacity(capacity),
+            quick: Vec::with_capacity(capacity),
+            children: Edges::default(),
+            referrers: Edges::default(),
+            tags: Vec::with_capacity(scan.tags.len()),
+            needs: Mutex::new(BTreeSet::new()),
+        };
+        // Read manifests first, so their nodes are 0..manifests.len() and edges index them.
+        for (d, f) in &scan.manifests {
+            let n = graph.number(d) as usize;
+            graph.facts[n] = Some(f);
+            if let (None, false, Some(config)) =
+                (&f.error, media_type::is_index(&f.media_type), &f.config)
+            {
+                graph.quick[n] = Quick::Image(config.created);
+            }
+        }
+        let read = graph.digests.len();
+        for edges in [true, false] {
+            let mut out = Edges {
+                start: Vec::with_capacity(read + 1),
+                list: Vec::new(),
+            };
+            out.start.push(0);
+            for n in 0..read {
+                let f = graph.facts[n].expect("read manifests come first");
+                for d in if edges { &f.children } else { &f.referrers } {
+                    let target = graph.number(d);
+                    out.list.push(target);
+                }
+                out.start.push(out.list.len() as u32);
+            }
+            if edges {
+                graph.children = out;
+            } else {
+                graph.referrers = out;
+            }
+        }
+        for t in &scan.tags {
+            let n = match &t.digest {
+                Ok(d) => Ok(graph.number(d)),
+                Err(e) => Err(e.as_str()),
+            };
+            graph.tags.push(n);
+        }
+        graph
+    }
+
+    fn number(&mut self, d: &'a Digest) -> Node {
+        *self.numbers.entry(d).or_insert_with(|| {
+            self.digests.push(d);
+            self.facts.push(None);
+            self.quick.push(Quick::Ask);
+            (self.digests.len() - 1) as Node
+        })
+    }
+
+    /// The image manifests whose config some answer needed and did not have.
+    pub(super) fn into_needs(self) -> BTreeSet<Digest> {
+        self.needs
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How many nodes there are: the size of a per-node vector.
+    pub(super) fn len(&self) -> usize {
+        self.digests.len()
+    }
+
+    /// The node of the scan's tag number `i`, or why it did not resolve.
+    pub(super) fn tag(&self, i: usize) -> Result<Node, &'a str> {
+        self.tags[i]
+    }
+
+    /// The node of `d`, when the repository mentions it.
+    pub(super) fn node(&self, d: &Digest) -> Option<Node> {
+        self.numbers.get(d).copied()
+    }
+
+    /// The digest of node `n`.
+    pub(super) fn digest(&self, n: Node) -> &'a Digest {
+        self.digests[n as usize]
+    }
+
+    /// The manifest at `n`, read without error.
+    fn read(&self, n: Node) -> Result<&'a ManifestFacts, Missing> {
+        let f = self.facts[n as usize].ok_or_else(|| Missing::NotRead(self.digest(n).clone()))?;
+        match &f.error {
+            Some(e) => Err(Missing::Failed(self.digest(n).clone(), e.clone())),
+            None => Ok(f),
         }
     }
 
-    /// The image manifests at `d`: itself, or for an index its non-index descendants.
-    pub(super) fn images(
+    /// Calls `visit` for each image manifest at `n`: itself, or for an index its non-index
+    /// descendants.
+    fn each_image(
         &self,
-        d: &Digest,
-    ) -> Result<Vec<(&'a Digest, &'a ManifestFacts)>, Missing> {
+        n: Node,
+        mut visit: impl FnMut(Node, &'a ManifestFacts),
+    ) -> Result<(), Missing> {
+        let f = self.read(n)?;
         // Most digests are plain images: answer those without a visited set.
-        let (key, f) = self
-            .manifests
-            .get_key_value(d)
-            .ok_or_else(|| Missing::NotRead(d.clone()))?;
-        if let Some(e) = &f.error {
-            return Err(Missing::Failed(d.clone(), e.clone()));
-        }
         if !media_type::is_index(&f.media_type) {
-            return Ok(vec![(key, f)]);
+            visit(n, f);
+            return Ok(());
         }
-        let mut out = Vec::new();
-        let mut seen = HashSet::new();
-        let mut stack = vec![d];
+        let mut seen = FxHashSet::default();
+        let mut stack = vec![n];
         while let Some(cur) = stack.pop() {
             if !seen.insert(cur) {
                 continue;
             }
-            let (key, f) = self
-                .manifests
-                .get_key_value(cur)
-                .ok_or_else(|| Missing::NotRead(cur.clone()))?;
-            if let Some(e) = &f.error {
-                return Err(Missing::Failed(cur.clone(), e.clone()));
-            }
+            let f = self.read(cur)?;
             if media_type::is_index(&f.media_type) {
-                stack.extend(f.children.iter());
+                stack.extend_from_slice(self.children.of(cur));
             } else {
-                out.push((key, f));
+                visit(cur, f);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// The configs of the images at `d`; a config not read yet is recorded as needed.
-    fn configs(&mut self, d: &Digest) -> Result<Vec<&'a crate::registry::ImageConfig>, Missing> {
-        let images = self.images(d)?;
-        let mut out = Vec::with_capacity(images.len());
+    /// Whether every manifest at `n` was read without error.
+    pub(super) fn readable(&self, n: Node) -> Result<(), Missing> {
+        if let Quick::Image(_) = self.quick[n as usize] {
+            return Ok(());
+        }
+        self.each_image(n, |_, _| {})
+    }
+
+    /// Calls `visit` with the config of each image at `n`; a config not read yet is recorded
+    /// as needed, and the first of those is the error.
+    fn each_config(&self, n: Node, mut visit: impl FnMut(&'a ImageConfig)) -> Result<(), Missing> {
         let mut first_missing = None;
-        for (image, facts) in images {
-            match &facts.config {
-                Some(c) => out.push(c),
-                None => {
-                    self.needs.insert(image.clone());
-                    first_missing.get_or_insert_with(|| Missing::ConfigNotRead(image.clone()));
-                }
+        let mut needs = Vec::new();
+        self.each_image(n, |image, facts| match &facts.config {
+            Some(c) => visit(c),
+            None => {
+                needs.push(image);
+                first_missing.get_or_insert(image);
             }
+        })?;
+        if !needs.is_empty() {
+            let mut all = self
+                .needs
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            all.extend(needs.into_iter().map(|image| self.digest(image).clone()));
         }
         match first_missing {
-            Some(m) => Err(m),
-            None => Ok(out),
+            Some(image) => Err(Missing::ConfigNotRead(self.digest(image).clone())),
+            None => Ok(()),
         }
     }
 
-    /// The first of `keys` that the images at `d` carry, with its value.
+    /// The first of `keys` that the images at `n` carry, with its value.
     pub(super) fn label(
-        &mut self,
-        d: &Digest,
+        &self,
+        n: Node,
         keys: &[&'static str],
     ) -> Result<(Option<&'static str>, LabelValue), Missing> {
-        let configs = self.configs(d)?;
+        let mut configs = Vec::new();
+        self.each_config(n, |c| configs.push(c))?;
         for key in keys {
             let mut values: Vec<String> = configs
                 .iter()
@@ -140,57 +283,54 @@ impl<'a> Graph<'a> {
         Ok((None, LabelValue::Absent))
     }
 
-    /// When the image at `d` was built: for an index the newest platform image (any young
+    /// When the image at `n` was built: for an index the newest platform image (any young
     /// platform makes the index young). `Ok(None)` when no config records it.
-    pub(super) fn created(&mut self, d: &Digest) -> Result<Option<DateTime<Utc>>, Missing> {
-        Ok(self.configs(d)?.iter().filter_map(|c| c.created).max())
+    pub(super) fn created(&self, n: Node) -> Result<Option<DateTime<Utc>>, Missing> {
+        if let Quick::Image(created) = self.quick[n as usize] {
+            return Ok(created);
+        }
+        let mut newest = None;
+        self.each_config(n, |c| newest = newest.max(c.created))?;
+        Ok(newest)
     }
 
-    /// `d` and every manifest that must stay while `d` stays: index children at any depth and
-    /// referrers (and theirs), into `out`.
-    pub(super) fn close_over(&self, d: &Digest, out: &mut HashSet<Digest>) {
-        let mut stack = vec![d.clone()];
+    /// Marks `n` and every node that must stay while `n` stays: index children at any depth
+    /// and referrers (and theirs). `kept` has [`Graph::len`] entries.
+    pub(super) fn close_over(&self, n: Node, kept: &mut [bool]) {
+        let mut stack = vec![n];
         while let Some(cur) = stack.pop() {
-            if out.contains(&cur) {
+            if std::mem::replace(&mut kept[cur as usize], true) {
                 continue;
             }
-            if let Some(f) = self.manifests.get(&cur) {
-                stack.extend(f.children.iter().cloned());
-                stack.extend(f.referrers.iter().cloned());
-            }
-            out.insert(cur);
+            stack.extend_from_slice(self.children.of(cur));
+            stack.extend_from_slice(self.referrers.of(cur));
         }
     }
 
-    /// True when something hangs off `d`: referrers, or children when `children` is set.
-    pub(super) fn has_dependents(&self, d: &Digest, children: bool) -> bool {
-        self.manifests
-            .get(d)
-            .is_some_and(|f| !f.referrers.is_empty() || (children && !f.children.is_empty()))
+    /// True when something hangs off `n`: referrers, or children when `children` is set.
+    pub(super) fn has_dependents(&self, n: Node, children: bool) -> bool {
+        !self.referrers.of(n).is_empty() || (children && !self.children.of(n).is_empty())
     }
 
-    /// Referrers of `d` at any depth (referrers of referrers), and, when `children` is set,
-    /// index children at any depth, each with the manifest it hangs off.
-    pub(super) fn dependents(&self, d: &Digest, children: bool) -> Vec<(Digest, Digest, bool)> {
+    /// Referrers of `n` at any depth (referrers of referrers), and, when `children` is set,
+    /// index children at any depth, each with the node it hangs off and whether it is a
+    /// referrer.
+    pub(super) fn dependents(&self, n: Node, children: bool) -> Vec<(Node, Node, bool)> {
         let mut out = Vec::new();
-
-        let mut seen = HashSet::new();
-        let mut stack = vec![d.clone()];
+        let mut seen = FxHashSet::default();
+        let mut stack = vec![n];
         while let Some(cur) = stack.pop() {
-            if !seen.insert(cur.clone()) {
+            if !seen.insert(cur) {
                 continue;
             }
-            let Some(f) = self.manifests.get(&cur) else {
-                continue;
-            };
-            for r in &f.referrers {
-                out.push((r.clone(), cur.clone(), true));
-                stack.push(r.clone());
+            for &r in self.referrers.of(cur) {
+                out.push((r, cur, true));
+                stack.push(r);
             }
             if children {
-                for c in &f.children {
-                    out.push((c.clone(), cur.clone(), false));
-                    stack.push(c.clone());
+                for &c in self.children.of(cur) {
+                    out.push((c, cur, false));
+                    stack.push(c);
                 }
             }
         }

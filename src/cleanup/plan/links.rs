@@ -1,9 +1,9 @@
 //! Ties each tag to git (DESIGN §2): protected → cosign signature → live ref → commit
 //! template → labels (dead ref, revision) → unlinked. The first that applies wins.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
-use super::graph::{Graph, LabelValue, Missing};
+use super::graph::{Graph, LabelValue, Missing, Node};
 use crate::git::{GitFacts, PrefixMatch, RefKind};
 use crate::policy::CleanupConfig;
 use crate::policy::slug::SlugStyle;
@@ -19,20 +19,20 @@ pub const REVISION_LABELS: [&str; 3] = [
     "org.label-schema.vcs-ref",
 ];
 
-/// How a commit was named.
+/// How a commit was named; displays as `tag template `sha-{sha7}`` or `label vcs-ref`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Via {
+pub(super) enum Via<'a> {
     /// By a tag template.
-    Template(String),
+    Template(&'a str),
     /// By an image label.
     Label(&'static str),
 }
 
-impl Via {
-    pub(super) fn describe(&self) -> String {
+impl std::fmt::Display for Via<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Via::Template(t) => format!("tag template `{t}`"),
-            Via::Label(l) => format!("label {l}"),
+            Via::Template(t) => write!(f, "tag template `{t}`"),
+            Via::Label(l) => write!(f, "label {l}"),
         }
     }
 }
@@ -96,7 +96,7 @@ impl NamedRef {
 
 /// The link of one tag, before policies judge commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Link {
+pub(super) enum Link<'a> {
     /// The tag did not resolve to a digest.
     Unresolved(String),
     /// Matches `keep.tags`.
@@ -110,11 +110,11 @@ pub(super) enum Link {
     /// The image was built for a ref that no longer exists, and the tag is its tag form.
     DeadRef(NamedRef),
     /// Names a reachable commit.
-    Commit(u32, Via),
+    Commit(u32, Via<'a>),
     /// Names a commit no live ref reaches (any more).
-    CommitGone(String, Via),
+    CommitGone(String, Via<'a>),
     /// A prefix that fits several commits, or templates/labels that disagree.
-    CommitAmbiguous(String, Via),
+    CommitAmbiguous(String, Via<'a>),
     /// Nothing ties the tag to git.
     Unlinked,
     /// A fact needed to link the tag is missing.
@@ -123,12 +123,12 @@ pub(super) enum Link {
 
 /// Tag forms of the live refs, and which refs are selected.
 pub(super) struct RefForms {
-    forms: HashMap<String, Vec<u32>>,
+    forms: FxHashMap<String, Vec<u32>>,
 }
 
 impl RefForms {
     pub(super) fn new(git: &GitFacts, templates: &[Template]) -> RefForms {
-        let mut forms: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut forms: FxHashMap<String, Vec<u32>> = FxHashMap::default();
         for (i, r) in git.refs.iter().enumerate() {
             for t in templates.iter().filter(|t| t.commit_len().is_none()) {
                 for style in SlugStyle::ALL {
@@ -151,10 +151,10 @@ impl RefForms {
 
 /// The subject of a cosign-scheme tag (`sha256-<hex>.sig|.att|.sbom`).
 pub fn cosign_subject(tag: &str) -> Option<Digest> {
-    let (stem, suffix) = tag.rsplit_once('.')?;
-    if !matches!(suffix, "sig" | "att" | "sbom") {
-        return None;
-    }
+    // Suffixes first: almost no tag is a signature, and this is asked of every tag.
+    let stem = [".sig", ".att", ".sbom"]
+        .iter()
+        .find_map(|suffix| tag.strip_suffix(suffix))?;
     let (alg, hex) = stem.split_once('-')?;
     Digest::parse(&format!("{alg}:{hex}")).ok()
 }
@@ -168,20 +168,20 @@ pub(super) struct Linker<'a> {
     pub(super) live: &'a [bool],
 }
 
-impl Linker<'_> {
+impl<'a> Linker<'a> {
     /// The link of `tag` (resolved to `digest`).
     pub(super) fn classify(
         &self,
-        graph: &mut Graph<'_>,
+        graph: &Graph<'_>,
         tag: &str,
-        digest: &Result<Digest, String>,
-    ) -> Link {
+        node: Result<Node, &str>,
+    ) -> Link<'a> {
         if let Some(p) = self.config.protection(tag) {
             return Link::Protected(p.as_str().to_string());
         }
-        let digest = match digest {
-            Ok(d) => d,
-            Err(e) => return Link::Unresolved(e.clone()),
+        let node = match node {
+            Ok(n) => n,
+            Err(e) => return Link::Unresolved(e.to_string()),
         };
         if let Some(subject) = cosign_subject(tag) {
             return Link::Signature(subject);
@@ -198,10 +198,10 @@ impl Linker<'_> {
         if let Some(link) = self.by_templates(tag) {
             return link;
         }
-        self.by_labels(graph, tag, digest)
+        self.by_labels(graph, tag, node)
     }
 
-    fn by_templates(&self, tag: &str) -> Option<Link> {
+    fn by_templates(&self, tag: &str) -> Option<Link<'a>> {
         let mut found: Option<Link> = None;
         let mut looked_up: Option<&str> = None;
         for t in &self.config.templates {
@@ -213,14 +213,14 @@ impl Linker<'_> {
                 continue;
             }
             looked_up = Some(hex);
-            let link = self.lookup(hex, Via::Template(t.as_str().to_string()));
+            let link = self.lookup(hex, Via::Template(t.as_str()));
             match (&found, &link) {
                 (None, _) => found = Some(link),
                 // Templates that read the tag as different commits: do not guess.
                 (Some(Link::Commit(a, _)), Link::Commit(b, _)) if a != b => {
                     return Some(Link::CommitAmbiguous(
                         hex.to_string(),
-                        Via::Template(t.as_str().to_string()),
+                        Via::Template(t.as_str()),
                     ));
                 }
                 // A template that finds the commit beats one that does not.
@@ -233,7 +233,7 @@ impl Linker<'_> {
         found
     }
 
-    fn lookup(&self, hex: &str, via: Via) -> Link {
+    fn lookup(&self, hex: &str, via: Via<'a>) -> Link<'a> {
         match self.git.commits.find_prefix(hex) {
             PrefixMatch::One(c) => Link::Commit(c, via),
             PrefixMatch::None => Link::CommitGone(hex.to_string(), via),
@@ -241,8 +241,8 @@ impl Linker<'_> {
         }
     }
 
-    fn by_labels(&self, graph: &mut Graph<'_>, tag: &str, digest: &Digest) -> Link {
-        match graph.label(digest, &[REF_LABEL]) {
+    fn by_labels(&self, graph: &Graph<'_>, tag: &str, node: Node) -> Link<'a> {
+        match graph.label(node, &[REF_LABEL]) {
             Err(m) => return Link::Missing(m),
             Ok((_, LabelValue::One(value))) => {
                 let named = NamedRef::parse(&value);
@@ -252,7 +252,7 @@ impl Linker<'_> {
             }
             Ok(_) => {}
         }
-        match graph.label(digest, &REVISION_LABELS) {
+        match graph.label(node, &REVISION_LABELS) {
             Err(m) => Link::Missing(m),
             Ok((Some(key), LabelValue::One(value))) => {
                 let value = value.trim().to_ascii_lowercase();

@@ -703,3 +703,22 @@ fn or_keeps_the_last_images_and_everything_recent() {
         .collect();
     assert_eq!(kept, vec![false, false, false, false, true, true]);
 }
+
+#[test]
+fn reason_details_are_a_json_object_in_key_order_and_read_back() {
+    let reason = Reason::kept("policy", "commit 1a2b3c4 is 1 of the last 2 images")
+        .with("ref", "main")
+        .with("commit", "1a2b3c4d")
+        .with("policy", "2")
+        .with("ref", "feature/x");
+    let json = serde_json::to_string(&reason).unwrap();
+    assert_eq!(
+        json,
+        r#"{"kind":"policy","message":"kept: commit 1a2b3c4 is 1 of the last 2 images","details":{"commit":"1a2b3c4d","policy":"2","ref":"feature/x"}}"#
+    );
+    assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), reason);
+    let bare = serde_json::to_string(&Reason::kept("unlinked", "not linked")).unwrap();
+    assert!(!bare.contains("details"), "{bare}");
+    let read: Reason = serde_json::from_str(&bare).unwrap();
+    assert!(read.details.is_empty());
+}
