@@ -150,12 +150,17 @@ fn build(now: i64) -> (GitFacts, RepoScan) {
     (git, scan)
 }
 
-/// On-CPU time of this thread (Linux `schedstat`), so a loaded machine shows the work done
-/// and not the time spent waiting for a core; `None` elsewhere.
+/// On-CPU time (user + system) of the whole process, every thread the planner started
+/// included, so a loaded machine shows the work done and not the time spent waiting for a
+/// core; 10 ms resolution (Linux `/proc/self/stat`); `None` elsewhere.
 fn cpu_secs() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: f64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(ns / 1e9)
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after `pid (comm) `; utime and stime are the 14th and 15th of the line.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 fn mb(bytes: usize) -> f64 {
