@@ -11,12 +11,21 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use chrono::{DateTime, Utc};
-use rustc_hash::{FxHashMap, FxHashSet};
+use std::hash::BuildHasher;
 
-use super::{ManifestFacts, RepoScan};
+use chrono::{DateTime, Utc};
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+use rustc_hash::{FxBuildHasher, FxHashSet};
+
+use super::{ManifestFacts, RepoScan, par};
 use crate::registry::model::media_type;
 use crate::registry::{Digest, ImageConfig};
+
+/// The hash the node table files a digest under.
+fn hash(d: &Digest) -> u64 {
+    FxBuildHasher.hash_one(d)
+}
 
 /// A digest of one repository, numbered by [`Graph::new`].
 pub(super) type Node = u32;
@@ -84,7 +93,9 @@ enum Quick {
 
 /// The manifest graph of one repository, recording configs it needed but did not have.
 pub(super) struct Graph<'a> {
-    numbers: FxHashMap<&'a Digest, Node>,
+    /// Node numbers filed by the hash of their digest: four bytes a slot, so the table stays
+    /// in cache; digests are hashed and looked up on every core.
+    numbers: HashTable<Node>,
     digests: Vec<&'a Digest>,
     /// What the scan read about each node; `None` for a digest it did not read.
     facts: Vec<Option<&'a ManifestFacts>>,
@@ -102,7 +113,7 @@ impl<'a> Graph<'a> {
     pub(super) fn new(scan: &'a RepoScan) -> Self {
         let capacity = scan.manifests.len() + scan.tags.len() / 8;
         let mut graph = Graph {
-            numbers: FxHashMap::with_capacity_and_hasher(capacity, Default::default()),
+            numbers: HashTable::with_capacity(capacity),
             digests: Vec::with_capacity(capacity),
             facts: Vec::with_capacity(capacity),
             quick: Vec::with_capacity(capacity),
@@ -112,14 +123,28 @@ impl<'a> Graph<'a> {
             needs: Mutex::new(BTreeSet::new()),
         };
         // Read manifests first, so their nodes are 0..manifests.len() and edges index them.
-        for (d, f) in &scan.manifests {
-            let n = graph.number(d) as usize;
-            graph.facts[n] = Some(f);
-            if let (None, false, Some(config)) =
-                (&f.error, media_type::is_index(&f.media_type), &f.config)
-            {
-                graph.quick[n] = Quick::Image(config.created);
-            }
+        // Hashing their digests and the quick answers read every manifest once, scattered in
+        // memory: that runs on every core, and the table is then filled in order.
+        let manifests: Vec<(&Digest, &ManifestFacts)> = scan.manifests.iter().collect();
+        let prepared = par::map(manifests.clone(), |_, (d, f)| {
+            let quick = match (&f.error, &f.config) {
+                (None, Some(config)) if !media_type::is_index(&f.media_type) => {
+                    Quick::Image(config.created)
+                }
+                _ => Quick::Ask,
+            };
+            (hash(d), quick)
+        });
+        for ((d, f), (h, quick)) in manifests.into_iter().zip(prepared) {
+            // The keys of a map: each digest once, so no lookup before the insert.
+            let n = graph.digests.len() as Node;
+            let digests = &graph.digests;
+            graph
+                .numbers
+                .insert_unique(h, n, |&m| hash(digests[m as usize]));
+            graph.digests.push(d);
+            graph.facts.push(Some(f));
+            graph.quick.push(quick);
         }
         let read = graph.digests.len();
         for edges in [true, false] {
@@ -142,23 +167,40 @@ impl<'a> Graph<'a> {
                 graph.referrers = out;
             }
         }
-        for t in &scan.tags {
-            let n = match &t.digest {
-                Ok(d) => Ok(graph.number(d)),
-                Err(e) => Err(e.as_str()),
+        // Tags point at read manifests almost always: look them up on every core, and number
+        // only the few digests that were not read.
+        let found = par::map(scan.tags.iter().collect(), |_, t| {
+            t.digest.as_ref().ok().and_then(|d| graph.node(d))
+        });
+        for (t, found) in scan.tags.iter().zip(found) {
+            let n = match (&t.digest, found) {
+                (Ok(_), Some(n)) => Ok(n),
+                (Ok(d), None) => Ok(graph.number(d)),
+                (Err(e), _) => Err(e.as_str()),
             };
             graph.tags.push(n);
         }
         graph
     }
 
+    /// The node of `d`, numbering it if it is new.
     fn number(&mut self, d: &'a Digest) -> Node {
-        *self.numbers.entry(d).or_insert_with(|| {
-            self.digests.push(d);
-            self.facts.push(None);
-            self.quick.push(Quick::Ask);
-            (self.digests.len() - 1) as Node
-        })
+        let digests = &self.digests;
+        match self.numbers.entry(
+            hash(d),
+            |&n| digests[n as usize] == d,
+            |&n| hash(digests[n as usize]),
+        ) {
+            Entry::Occupied(found) => *found.get(),
+            Entry::Vacant(slot) => {
+                let n = self.digests.len() as Node;
+                slot.insert(n);
+                self.digests.push(d);
+                self.facts.push(None);
+                self.quick.push(Quick::Ask);
+                n
+            }
+        }
     }
 
     /// The image manifests whose config some answer needed and did not have.
@@ -180,7 +222,9 @@ impl<'a> Graph<'a> {
 
     /// The node of `d`, when the repository mentions it.
     pub(super) fn node(&self, d: &Digest) -> Option<Node> {
-        self.numbers.get(d).copied()
+        self.numbers
+            .find(hash(d), |&n| self.digests[n as usize] == d)
+            .copied()
     }
 
     /// The digest of node `n`.
