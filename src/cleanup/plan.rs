@@ -337,7 +337,8 @@ struct Context<'a> {
     now: i64,
 }
 
-/// A decision before cosign tags follow their subjects.
+/// What a tag's link implies, before deletions are checked for evidence and age and before
+/// cosign tags follow their subjects.
 enum Pending {
     Keep(Reason),
     Delete(Reason),
@@ -436,45 +437,67 @@ impl<'a> Context<'a> {
         );
 
         let nodes: Vec<Option<Node>> = order.iter().map(|&i| graph.tag(i).ok()).collect();
-        let mut pending: Vec<Pending> = par::map(links, |k, link| {
-            match (self.judge(&graph, link, &kept, nodes[k]), nodes[k]) {
-                // Deletions need complete evidence and an old enough image.
+        // Cosign tags follow their subject: decided below, once the other tags are.
+        let mut is_follower = vec![false; links.len()];
+        let mut followers: Vec<(usize, Digest)> = Vec::new();
+        for (k, link) in links.iter().enumerate() {
+            if let Link::Signature(subject) = link {
+                is_follower[k] = true;
+                followers.push((k, subject.clone()));
+            }
+        }
+        let mut tags: Vec<TagDecision> = par::map(links, |k, link| {
+            let decision = match (self.judge(&graph, link, &kept, nodes[k]), nodes[k]) {
+                // Deletions need complete evidence and an old enough image. How a deletion
+                // goes is settled below, once the kept set is known.
                 (Pending::Delete(reason), Some(n)) => match self.deletion_blocker(&graph, n) {
-                    Some(keep) => Pending::Keep(keep),
-                    None => Pending::Delete(reason),
+                    Some(keep) => Decision::Keep { reason: keep },
+                    None => Decision::Delete {
+                        reason,
+                        how: How::DeleteManifest,
+                    },
                 },
-                (p, _) => p,
+                (Pending::Keep(reason) | Pending::Delete(reason), _) => Decision::Keep { reason },
+                // Replaced below; should it not be, keeping the tag is the safe side.
+                (Pending::Follow(subject), _) => Decision::Keep {
+                    reason: Reason::kept(
+                        "missing_evidence",
+                        format_args!("its signed image {} was not judged", subject.short()),
+                    ),
+                },
+            };
+            TagDecision {
+                tag: scan.tags[order[k]].name.clone(),
+                digest: nodes[k].map(|n| graph.digest(n).clone()),
+                decision,
             }
         });
 
         // Everything a kept tag needs stays: its manifest, index children, referrers.
         let mut closure = vec![false; graph.len()];
-        for (k, p) in pending.iter().enumerate() {
-            if let (Pending::Keep(_), Some(n)) = (p, nodes[k]) {
+        for (k, t) in tags.iter().enumerate() {
+            if let (Decision::Keep { .. }, Some(n), false) = (&t.decision, nodes[k], is_follower[k])
+            {
                 graph.close_over(n, &mut closure);
             }
         }
-        // Cosign tags follow their subject. A kept signature can itself pin a manifest (its
-        // digest joins the kept set), which can save a subject; repeat until nothing moves.
-        // The kept set only grows, so this ends.
-        let followers: Vec<usize> = (0..pending.len())
-            .filter(|&k| matches!(pending[k], Pending::Follow(_)))
-            .collect();
+        // A kept signature can itself pin a manifest (its digest joins the kept set), which
+        // can save a subject; repeat until nothing moves. The kept set only grows, so this
+        // ends.
         let mut followed: Vec<(usize, bool, Reason)> = Vec::with_capacity(followers.len());
         let mut settled = followers.is_empty();
         while !settled {
             followed.clear();
             let mut going = vec![false; graph.len()];
-            for (k, p) in pending.iter().enumerate() {
-                if let (Pending::Delete(_), Some(n)) = (p, nodes[k]) {
+            for (k, t) in tags.iter().enumerate() {
+                if let (Decision::Delete { .. }, Some(n), false) =
+                    (&t.decision, nodes[k], is_follower[k])
+                {
                     going[n as usize] = !closure[n as usize];
                 }
             }
             let mut kept_signatures = Vec::new();
-            for &k in &followers {
-                let Pending::Follow(subject) = &pending[k] else {
-                    continue;
-                };
+            for (k, subject) in &followers {
                 let node = graph.node(subject).map(|n| n as usize);
                 let (keep, reason) = if node.is_some_and(|n| closure[n]) {
                     (
@@ -505,48 +528,33 @@ impl<'a> Context<'a> {
                     )
                 };
                 if keep {
-                    kept_signatures.extend(nodes[k].filter(|&n| !closure[n as usize]));
+                    kept_signatures.extend(nodes[*k].filter(|&n| !closure[n as usize]));
                 }
-                followed.push((k, keep, reason));
+                followed.push((*k, keep, reason));
             }
             settled = kept_signatures.is_empty();
             for n in kept_signatures {
                 graph.close_over(n, &mut closure);
             }
         }
-
         for (k, keep, reason) in followed {
-            pending[k] = if keep {
-                Pending::Keep(reason)
-            } else {
-                Pending::Delete(reason)
-            };
-        }
-        let tags: Vec<TagDecision> = par::map(pending, |k, p| {
-            let decision = match (p, nodes[k]) {
-                (Pending::Delete(reason), Some(n)) if closure[n as usize] => Decision::Delete {
-                    reason,
-                    how: How::UntagOnly,
-                },
-                (Pending::Delete(reason), Some(_)) => Decision::Delete {
+            tags[k].decision = match (keep, nodes[k]) {
+                (false, Some(_)) => Decision::Delete {
                     reason,
                     how: How::DeleteManifest,
                 },
-                (Pending::Keep(reason) | Pending::Delete(reason), _) => Decision::Keep { reason },
-                // Every follower was decided above; were one not, keeping it is the safe side.
-                (Pending::Follow(subject), _) => Decision::Keep {
-                    reason: Reason::kept(
-                        "missing_evidence",
-                        format_args!("its signed image {} was not judged", subject.short()),
-                    ),
-                },
+                _ => Decision::Keep { reason },
             };
-            TagDecision {
-                tag: scan.tags[order[k]].name.clone(),
-                digest: nodes[k].map(|n| graph.digest(n).clone()),
-                decision,
+        }
+        // A deleted tag whose digest stays (another tag, a kept index or subject needs it)
+        // loses only its tag.
+        for (t, n) in tags.iter_mut().zip(&nodes) {
+            if let (Decision::Delete { how, .. }, Some(n)) = (&mut t.decision, n) {
+                if closure[*n as usize] {
+                    *how = How::UntagOnly;
+                }
             }
-        });
+        }
         // Deleted manifests that have referrers (or children, with `untagged: delete`).
         let with_children = config.untagged == Untagged::Delete;
         let mut manifest_gone: BTreeMap<&Digest, Node> = BTreeMap::new();
