@@ -439,11 +439,12 @@ impl<'a> Context<'a> {
         let nodes: Vec<Option<Node>> = order.iter().map(|&i| graph.tag(i).ok()).collect();
         // Cosign tags follow their subject: decided below, once the other tags are.
         let mut is_follower = vec![false; links.len()];
-        let mut followers: Vec<(usize, Digest)> = Vec::new();
+        let mut followers: Vec<(usize, Digest, Option<usize>)> = Vec::new();
         for (k, link) in links.iter().enumerate() {
             if let Link::Signature(subject) = link {
                 is_follower[k] = true;
-                followers.push((k, subject.clone()));
+                let node = graph.node(subject).map(|n| n as usize);
+                followers.push((k, subject.clone(), node));
             }
         }
         let mut tags: Vec<TagDecision> = par::map(links, |k, link| {
@@ -497,8 +498,7 @@ impl<'a> Context<'a> {
                 }
             }
             let mut kept_signatures = Vec::new();
-            for (k, subject) in &followers {
-                let node = graph.node(subject).map(|n| n as usize);
+            for &(k, ref subject, node) in &followers {
                 let (keep, reason) = if node.is_some_and(|n| closure[n]) {
                     (
                         true,
@@ -528,9 +528,9 @@ impl<'a> Context<'a> {
                     )
                 };
                 if keep {
-                    kept_signatures.extend(nodes[*k].filter(|&n| !closure[n as usize]));
+                    kept_signatures.extend(nodes[k].filter(|&n| !closure[n as usize]));
                 }
-                followed.push((*k, keep, reason));
+                followed.push((k, keep, reason));
             }
             settled = kept_signatures.is_empty();
             for n in kept_signatures {
@@ -547,54 +547,26 @@ impl<'a> Context<'a> {
             };
         }
         // A deleted tag whose digest stays (another tag, a kept index or subject needs it)
-        // loses only its tag.
-        for (t, n) in tags.iter_mut().zip(&nodes) {
-            if let (Decision::Delete { how, .. }, Some(n)) = (&mut t.decision, n) {
-                if closure[*n as usize] {
-                    *how = How::UntagOnly;
-                }
-            }
-        }
-        // Deleted manifests that have referrers (or children, with `untagged: delete`).
+        // loses only its tag. Of the deleted manifests, note those that have referrers (or
+        // children, with `untagged: delete`).
         let with_children = config.untagged == Untagged::Delete;
         let mut manifest_gone: BTreeMap<&Digest, Node> = BTreeMap::new();
-        for (t, n) in tags.iter().zip(&nodes) {
-            if let (
-                Decision::Delete {
-                    how: How::DeleteManifest,
-                    ..
-                },
-                Some(n),
-            ) = (&t.decision, *n)
-            {
-                if graph.has_dependents(n, with_children) {
+        for (t, n) in tags.iter_mut().zip(&nodes) {
+            if let (Decision::Delete { how, .. }, Some(n)) = (&mut t.decision, *n) {
+                if closure[n as usize] {
+                    *how = How::UntagOnly;
+                } else if graph.has_dependents(n, with_children) {
                     manifest_gone.insert(graph.digest(n), n);
                 }
             }
         }
 
-        let mut tagged = vec![
-            false;
-            if manifest_gone.is_empty() {
-                0
-            } else {
-                graph.len()
-            }
-        ];
+        let mut tagged = vec![false; graph.len()];
         for &n in nodes.iter().flatten() {
-            if let Some(t) = tagged.get_mut(n as usize) {
-                *t = true;
-            }
+            tagged[n as usize] = true;
         }
         let mut manifest_deletions = Vec::new();
-        let mut listed = vec![
-            false;
-            if manifest_gone.is_empty() {
-                0
-            } else {
-                graph.len()
-            }
-        ];
+        let mut listed = vec![false; graph.len()];
         for (_, n) in manifest_gone {
             for (m, parent, is_referrer) in graph.dependents(n, with_children) {
                 let m = m as usize;

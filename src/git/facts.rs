@@ -129,8 +129,9 @@ struct IdIndex {
     bucket: Vec<u32>,
 }
 
-fn bucket_of(id: &CommitId) -> usize {
-    usize::from(u16::from_be_bytes([id.0[0], id.0[1]]))
+/// The bucket of an id, or of a prefix padded to 20 bytes: its first two bytes.
+fn bucket_of(bytes: &[u8; 20]) -> usize {
+    usize::from(u16::from_be_bytes([bytes[0], bytes[1]]))
 }
 
 impl IdIndex {
@@ -139,7 +140,7 @@ impl IdIndex {
     fn new(ids: &[CommitId]) -> IdIndex {
         let mut bucket = vec![0u32; (1 << 16) + 1];
         for id in ids {
-            bucket[bucket_of(id) + 1] += 1;
+            bucket[bucket_of(&id.0) + 1] += 1;
         }
         for b in 1..bucket.len() {
             bucket[b] += bucket[b - 1];
@@ -147,7 +148,7 @@ impl IdIndex {
         let mut next = bucket.clone();
         let mut order = vec![(CommitId([0; 20]), 0u32); ids.len()];
         for (i, id) in ids.iter().enumerate() {
-            let slot = &mut next[bucket_of(id)];
+            let slot = &mut next[bucket_of(&id.0)];
             order[*slot as usize] = (*id, i as u32);
             *slot += 1;
         }
@@ -167,7 +168,7 @@ impl IdIndex {
 
     /// The sorted ids whose first two bytes are those of `key`, and where they start.
     fn near(&self, key: &[u8; 20]) -> (usize, &[CommitId]) {
-        let b = usize::from(u16::from_be_bytes([key[0], key[1]]));
+        let b = bucket_of(key);
         // An empty (default) graph has no buckets.
         match (self.bucket.get(b), self.bucket.get(b + 1)) {
             (Some(&from), Some(&to)) => {
@@ -294,15 +295,9 @@ impl CommitGraphBuilder {
         }
         let mut parent_start = Vec::with_capacity(self.ids.len());
         let mut parent_list = Vec::with_capacity(self.parent_ids.len());
-        let mut start = 0;
-        for &end in &self.parent_end {
+        for parents in self.parent_runs() {
             parent_start.push(parent_list.len() as u32);
-            parent_list.extend(
-                self.parent_ids[start..end as usize]
-                    .iter()
-                    .filter_map(|p| index.find(p)),
-            );
-            start = end as usize;
+            parent_list.extend(parents.iter().filter_map(|p| index.find(p)));
         }
         CommitGraph {
             ids: self.ids,
@@ -320,18 +315,20 @@ impl CommitGraphBuilder {
             gone[i as usize] = true;
         }
         let mut kept = CommitGraphBuilder::with_capacity(self.ids.len() - drop.len());
-        let mut start = 0;
-        for (i, &end) in self.parent_end.iter().enumerate() {
+        for (i, parents) in self.parent_runs().enumerate() {
             if !gone[i] {
-                kept.push(
-                    self.ids[i],
-                    self.times[i],
-                    self.parent_ids[start..end as usize].iter().copied(),
-                );
+                kept.push(self.ids[i], self.times[i], parents.iter().copied());
             }
-            start = end as usize;
         }
         kept
+    }
+
+    /// The parent ids of each pushed commit, in push order.
+    fn parent_runs(&self) -> impl Iterator<Item = &[CommitId]> {
+        let starts = std::iter::once(0).chain(self.parent_end.iter().map(|&end| end as usize));
+        starts
+            .zip(&self.parent_end)
+            .map(|(start, &end)| &self.parent_ids[start..end as usize])
     }
 }
 

@@ -146,27 +146,8 @@ impl<'a> Graph<'a> {
             graph.facts.push(Some(f));
             graph.quick.push(quick);
         }
-        let read = graph.digests.len();
-        for edges in [true, false] {
-            let mut out = Edges {
-                start: Vec::with_capacity(read + 1),
-                list: Vec::new(),
-            };
-            out.start.push(0);
-            for n in 0..read {
-                let f = graph.facts[n].expect("read manifests come first");
-                for d in if edges { &f.children } else { &f.referrers } {
-                    let target = graph.number(d);
-                    out.list.push(target);
-                }
-                out.start.push(out.list.len() as u32);
-            }
-            if edges {
-                graph.children = out;
-            } else {
-                graph.referrers = out;
-            }
-        }
+        graph.children = graph.number_edges(|f| &f.children);
+        graph.referrers = graph.number_edges(|f| &f.referrers);
         // Tags point at read manifests almost always: look them up on every core, and number
         // only the few digests that were not read.
         let found = par::map(scan.tags.iter().collect(), |_, t| {
@@ -181,6 +162,25 @@ impl<'a> Graph<'a> {
             graph.tags.push(n);
         }
         graph
+    }
+
+    /// The edges `pick` gives for each read manifest (the first nodes), their targets
+    /// numbered.
+    fn number_edges(&mut self, pick: impl Fn(&'a ManifestFacts) -> &'a [Digest]) -> Edges {
+        let read: Vec<&'a ManifestFacts> = self.facts.iter().map_while(|f| *f).collect();
+        let mut edges = Edges {
+            start: Vec::with_capacity(read.len() + 1),
+            list: Vec::new(),
+        };
+        edges.start.push(0);
+        for f in read {
+            for d in pick(f) {
+                let target = self.number(d);
+                edges.list.push(target);
+            }
+            edges.start.push(edges.list.len() as u32);
+        }
+        edges
     }
 
     /// The node of `d`, numbering it if it is new.
@@ -281,26 +281,20 @@ impl<'a> Graph<'a> {
     /// Calls `visit` with the config of each image at `n`; a config not read yet is recorded
     /// as needed, and the first of those is the error.
     fn each_config(&self, n: Node, mut visit: impl FnMut(&'a ImageConfig)) -> Result<(), Missing> {
-        let mut first_missing = None;
         let mut needs = Vec::new();
         self.each_image(n, |image, facts| match &facts.config {
             Some(c) => visit(c),
-            None => {
-                needs.push(image);
-                first_missing.get_or_insert(image);
-            }
+            None => needs.push(image),
         })?;
-        if !needs.is_empty() {
-            let mut all = self
-                .needs
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            all.extend(needs.into_iter().map(|image| self.digest(image).clone()));
-        }
-        match first_missing {
-            Some(image) => Err(Missing::ConfigNotRead(self.digest(image).clone())),
-            None => Ok(()),
-        }
+        let Some(&first) = needs.first() else {
+            return Ok(());
+        };
+        let mut all = self
+            .needs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        all.extend(needs.into_iter().map(|image| self.digest(image).clone()));
+        Err(Missing::ConfigNotRead(self.digest(first).clone()))
     }
 
     /// The first of `keys` that the images at `n` carry, with its value.

@@ -19,7 +19,7 @@ pub const REVISION_LABELS: [&str; 3] = [
     "org.label-schema.vcs-ref",
 ];
 
-/// How a commit was named; displays as `tag template `sha-{sha7}`` or `label vcs-ref`.
+/// How a commit was named; displays as: tag template `sha-{sha7}`, or: label vcs-ref.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Via<'a> {
     /// By a tag template.
