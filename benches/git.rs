@@ -257,6 +257,10 @@ fn measure(repo: &Path, runs: usize, linked: usize, planner_tags: usize) {
     without_commit_graph(repo, &options, runs.min(3));
 
     let config = CleanupConfig::default();
+    let pulls = plan::PullRequests::Unknown {
+        hint: "offline benchmark".into(),
+        refs_complete: true,
+    };
     let now = newest(&facts) + chrono::Duration::days(1);
     let scan = linked_scan(&facts, linked);
     let (rev_list, keep_set) = timed_pair(runs, rev_list_count, || {
@@ -265,6 +269,7 @@ fn measure(repo: &Path, runs: usize, linked: usize, planner_tags: usize) {
             scans: std::slice::from_ref(&scan),
             git: &facts,
             config: &config,
+            pulls: &pulls,
             now,
         });
         std::hint::black_box(plan);
@@ -273,6 +278,7 @@ fn measure(repo: &Path, runs: usize, linked: usize, planner_tags: usize) {
         scans: std::slice::from_ref(&scan),
         git: &facts,
         config: &config,
+        pulls: &pulls,
         now,
     });
     let totals = sample.repos[0].totals;
@@ -292,6 +298,7 @@ fn measure(repo: &Path, runs: usize, linked: usize, planner_tags: usize) {
             scans: std::slice::from_ref(&big),
             git: &facts,
             config: &config,
+            pulls: &pulls,
             now,
         });
         std::hint::black_box(plan);

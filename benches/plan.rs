@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use berth::cleanup::plan::{ManifestFacts, PlanInput, RepoScan, ScannedTag, plan};
+use berth::cleanup::plan::{ManifestFacts, PlanInput, PullRequests, RepoScan, ScannedTag, plan};
 use berth::git::facts::CommitGraphBuilder;
 use berth::git::{CommitId, GitFacts, GitRef, RefKind};
 use berth::policy::CleanupConfig;
@@ -180,10 +180,15 @@ fn run(
     PEAK.store(before, Ordering::Relaxed);
     let cpu_start = cpu_secs();
     let start = Instant::now();
+    let pulls = PullRequests::Unknown {
+        hint: "offline benchmark".into(),
+        refs_complete: true,
+    };
     let p = plan(&PlanInput {
         scans,
         git,
         config,
+        pulls: &pulls,
         now,
     });
     let secs = start.elapsed().as_secs_f64();

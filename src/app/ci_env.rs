@@ -295,7 +295,7 @@ fn exports(
     let style = if ctx.kind == CiKind::Gitlab {
         SlugStyle::Gitlab
     } else {
-        SlugStyle::MetadataAction
+        SlugStyle::Berth
     };
 
     let mut out_values = vec![Export::Set(env_vars::DOCKER_CONFIG, docker_config)];

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::cleanup::cache::ConfigCache;
 use crate::cleanup::execute::{self, ExecOptions, ExecReport};
-use crate::cleanup::plan::{self, Guards, Plan, PlanInput};
+use crate::cleanup::plan::{self, Guards, Plan, PlanInput, PullRequests};
 use crate::cleanup::scan;
 use crate::cli::{CleanupArgs, GlobalArgs};
 use crate::exit::{ExitStatus, Failure};
@@ -94,6 +94,10 @@ pub(crate) async fn cleanup(
         return apply(settings, connector, file).await;
     }
     let facts = git_facts(settings).await?;
+    let pulls = PullRequests::Unknown {
+        hint: "berth has no forge access yet".into(),
+        refs_complete: true,
+    };
     let repos = open_repos(connector, &settings.repos)?;
     let concurrency = settings.registry.concurrency;
 
@@ -113,6 +117,7 @@ pub(crate) async fn cleanup(
             scans: &scanned.scans,
             git: &facts,
             config: &settings.config,
+            pulls: &pulls,
             now,
         })
         .into_iter()
@@ -137,6 +142,7 @@ pub(crate) async fn cleanup(
         scans: &scanned.scans,
         git: &facts,
         config: &settings.config,
+        pulls: &pulls,
         now,
     });
 

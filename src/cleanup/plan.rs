@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::git::{GitFacts, GitRef, RefKind};
+use crate::git::{CommitId, GitFacts, GitRef, RefKind};
 use crate::policy::{CleanupConfig, Limit, Unlinked, Untagged, format_duration};
 use crate::registry::{Digest, ImageConfig};
 
@@ -45,8 +45,8 @@ pub use guards::{DEFAULT_MAX_DELETE_RATIO, Guards, Refusal, check_guards};
 pub use links::{REF_LABEL, REVISION_LABELS, cosign_subject};
 
 use graph::{Graph, Node};
-use links::{Link, Linker, RefForms, Via};
-use walk::{KeptBy, Selected};
+use links::{Link, Linker, PullView, RefForms, RefState, Via};
+use walk::{CommitImages, KeptBy, Selected};
 
 /// One repository as the scan saw it.
 #[derive(Debug, Clone, Default)]
@@ -94,8 +94,43 @@ pub struct PlanInput<'a> {
     pub git: &'a GitFacts,
     /// Keep policies, protected tags, templates.
     pub config: &'a CleanupConfig,
+    /// What the forge says about pull requests.
+    pub pulls: &'a PullRequests,
     /// The time the plan is made at.
     pub now: DateTime<Utc>,
+}
+
+/// What berth knows about the pull (merge) requests of the project (DESIGN §2): only the
+/// forge knows which are open, since `refs/pull/N/head` stays after a pull request closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullRequests {
+    /// The forge listed the open pull requests; every other one is closed or merged.
+    Known {
+        /// `GitHub`, `GitLab`: named in reasons.
+        forge: String,
+        /// The open ones.
+        open: Vec<OpenPull>,
+    },
+    /// No forge access: what depends on a pull request is kept.
+    Unknown {
+        /// What would give berth the state (the variables to set); every reason that depends
+        /// on it says this.
+        hint: String,
+        /// The clone holds every pull-request ref the remote has, so a commit in none of the
+        /// refs is in no pull request either.
+        refs_complete: bool,
+    },
+}
+
+/// An open pull request, as the forge lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenPull {
+    /// `42` for `#42` / `!42`.
+    pub number: u64,
+    /// Its head commit.
+    pub head: CommitId,
+    /// Its source branch.
+    pub branch: String,
 }
 
 /// The plan: for every tag of every repository, keep or delete, with the reason.
@@ -327,13 +362,21 @@ impl std::fmt::Display for RefName<'_> {
     }
 }
 
-/// What every repository's plan shares: ref selection, tag forms, commit order.
+/// What every repository's plan shares: the refs judged by (pull requests as the forge says),
+/// ref selection, tag forms, commit order.
 struct Context<'a> {
     input: &'a PlanInput<'a>,
+    refs: Vec<GitRef>,
+    states: Vec<RefState>,
+    open: rustc_hash::FxHashSet<u64>,
     forms: RefForms,
     selection: Vec<Option<Selected>>,
-    live: Vec<bool>,
+    /// Per ref: for a pull request of unknown state, the `images_per_reference` it would get
+    /// if it is open.
+    unknown_limits: Vec<Option<Limit>>,
     order: Vec<u32>,
+    /// Why a commit that no ref reaches may still be in an open pull request, if it may.
+    pull_gap: Option<String>,
     now: i64,
 }
 
@@ -349,30 +392,118 @@ impl<'a> Context<'a> {
     fn new(input: &'a PlanInput<'a>) -> Self {
         let now = input.now.timestamp();
         let git = input.git;
-        let selection = walk::select(&git.refs, &input.config.policies, now);
-        // An open pull request is live while it is open, whatever the policies select.
-        let live = git
+        let mut refs: Vec<GitRef> = Vec::with_capacity(git.refs.len());
+        let mut pr_branch: Vec<Option<String>> = Vec::with_capacity(git.refs.len());
+        let mut unknown: Vec<Option<u64>> = Vec::with_capacity(git.refs.len());
+        for r in git
             .refs
             .iter()
+            .filter(|r| !matches!(r.kind, RefKind::PullRequest(_)))
+        {
+            refs.push(r.clone());
+            pr_branch.push(None);
+            unknown.push(None);
+        }
+        let mut open = rustc_hash::FxHashSet::default();
+        let pull_gap = match input.pulls {
+            PullRequests::Known { forge, open: list } => {
+                let mut unseen = Vec::new();
+                for pr in list {
+                    open.insert(pr.number);
+                    match git.commits.find(&pr.head) {
+                        Some(tip) => {
+                            refs.push(GitRef {
+                                name: pr.number.to_string(),
+                                kind: RefKind::PullRequest(pr.number),
+                                tip,
+                                date: git.commits.time(tip),
+                            });
+                            pr_branch.push(Some(pr.branch.clone()));
+                            unknown.push(None);
+                        }
+                        None => unseen.push(pr),
+                    }
+                }
+                unseen.first().map(|pr| {
+                    format!(
+                        "{forge} lists {} open pull request{} whose head is not in the clone \
+                         (#{} at {}), so it may belong to one; fetch the pull-request refs \
+                         (berth cleanup --fetch does)",
+                        unseen.len(),
+                        if unseen.len() == 1 { "" } else { "s" },
+                        pr.number,
+                        pr.head.short(),
+                    )
+                })
+            }
+            PullRequests::Unknown {
+                hint,
+                refs_complete,
+            } => {
+                for r in &git.refs {
+                    if let RefKind::PullRequest(n) = r.kind {
+                        refs.push(r.clone());
+                        pr_branch.push(None);
+                        unknown.push(Some(n));
+                    }
+                }
+                (!refs_complete).then(|| {
+                    format!(
+                        "the clone lacks some pull-request refs of the remote and berth cannot \
+                         know which pull requests are open, so it may belong to one; {hint}"
+                    )
+                })
+            }
+        };
+        // A pull request of unknown state is selected as if it were open, so that exactly
+        // what its policy would keep if it is open is kept as missing evidence.
+        let eligible = vec![true; refs.len()];
+        let mut selection = walk::select(&refs, &eligible, &pr_branch, &input.config.policies, now);
+        let unknown_limits = unknown
+            .iter()
+            .zip(selection.iter_mut())
+            .map(|(u, s)| match u {
+                Some(_) => s.take().map(|s| s.images),
+                None => None,
+            })
+            .collect();
+        let states = unknown
+            .iter()
             .zip(&selection)
-            .map(|(r, s)| s.is_some() || matches!(r.kind, RefKind::PullRequest(_)))
+            .map(|(u, s)| match (u, s) {
+                (Some(n), _) => RefState::PullUnknown(*n),
+                (None, Some(_)) => RefState::Selected,
+                (None, None) => RefState::NotSelected,
+            })
             .collect();
         Context {
             input,
-            forms: RefForms::new(git, &input.config.templates),
+            forms: RefForms::new(&refs, &input.config.templates),
+            refs,
+            states,
+            open,
             selection,
-            live,
+            unknown_limits,
             order: if git.shallow {
                 Vec::new()
             } else {
                 walk::parents_first(&git.commits)
             },
+            pull_gap,
             now,
         }
     }
 
-    fn describe_ref(&self, i: u32) -> RefName<'a> {
-        RefName(&self.input.git.refs[i as usize])
+    /// The hint that says how berth could know pull-request states (when it cannot).
+    fn pull_hint(&self) -> &str {
+        match self.input.pulls {
+            PullRequests::Unknown { hint, .. } => hint,
+            PullRequests::Known { .. } => "",
+        }
+    }
+
+    fn describe_ref(&self, i: u32) -> RefName<'_> {
+        RefName(&self.refs[i as usize])
     }
 
     fn age(&self, t: DateTime<Utc>) -> i64 {
@@ -414,29 +545,56 @@ impl<'a> Context<'a> {
 
         let linker = Linker {
             git: input.git,
+            refs: &self.refs,
+            states: &self.states,
+            pulls: match input.pulls {
+                PullRequests::Known { .. } => PullView::Known(&self.open),
+                PullRequests::Unknown { .. } => PullView::Unknown,
+            },
             config,
             forms: &self.forms,
-            live: &self.live,
         };
         let links: Vec<Link> = par::map(order.clone(), |_, i| {
             linker.classify(&graph, &scan.tags[i].name, graph.tag(i))
         });
+        let nodes: Vec<Option<Node>> = order.iter().map(|&i| graph.tag(i).ok()).collect();
 
-        let mut has_image = vec![false; input.git.commits.len()];
-        for link in &links {
-            if let Link::Commit(c, _) = link {
-                has_image[*c as usize] = true;
-            }
-        }
+        // The images each commit carries, then which of them the policies keep, and which
+        // the pull requests of unknown state reach (kept as missing evidence).
+        let pairs: Vec<(u32, Node)> = links
+            .iter()
+            .zip(&nodes)
+            .filter_map(|(link, n)| match (link, n) {
+                (Link::Commit(c, _), Some(n)) => Some((*c, *n)),
+                _ => None,
+            })
+            .collect();
+        let images = CommitImages::new(input.git.commits.len(), pairs);
+        let limits: Vec<Option<Limit>> =
+            self.selection.iter().map(|s| s.map(|s| s.images)).collect();
         let kept = walk::keep_set(
-            input.git,
-            &self.selection,
+            &input.git.commits,
+            &self.refs,
+            &limits,
             &self.order,
-            &has_image,
+            &images,
+            graph.len(),
             self.now,
         );
+        let unknown_reach = if self.unknown_limits.iter().any(Option::is_some) {
+            walk::keep_set(
+                &input.git.commits,
+                &self.refs,
+                &self.unknown_limits,
+                &self.order,
+                &images,
+                graph.len(),
+                self.now,
+            )
+        } else {
+            Vec::new()
+        };
 
-        let nodes: Vec<Option<Node>> = order.iter().map(|&i| graph.tag(i).ok()).collect();
         // Cosign tags follow their subject: decided below, once the other tags are.
         let mut is_follower = vec![false; links.len()];
         let mut followers: Vec<(usize, Digest, Option<usize>)> = Vec::new();
@@ -448,7 +606,10 @@ impl<'a> Context<'a> {
             }
         }
         let mut tags: Vec<TagDecision> = par::map(links, |k, link| {
-            let decision = match (self.judge(&graph, link, &kept, nodes[k]), nodes[k]) {
+            let decision = match (
+                self.judge(&graph, link, &kept, &unknown_reach, nodes[k]),
+                nodes[k],
+            ) {
                 // Deletions need complete evidence and an old enough image. How a deletion
                 // goes is settled below, once the kept set is known.
                 (Pending::Delete(reason), Some(n)) => match self.deletion_blocker(&graph, n) {
@@ -604,6 +765,7 @@ impl<'a> Context<'a> {
         graph: &Graph<'_>,
         link: Link,
         kept: &[Option<KeptBy>],
+        unknown_reach: &[Option<KeptBy>],
         node: Option<Node>,
     ) -> Pending {
         match link {
@@ -619,13 +781,56 @@ impl<'a> Context<'a> {
             Link::LiveRef(r) => Pending::Keep(
                 Reason::kept(
                     "live_ref",
-                    match self.input.git.refs[r as usize].kind {
+                    match self.refs[r as usize].kind {
                         RefKind::PullRequest(_) => format!("tag of open {}", self.describe_ref(r)),
                         _ => format!("tag of live {}", self.describe_ref(r)),
                     },
                 )
-                .with("ref", self.input.git.refs[r as usize].name.clone()),
+                .with("ref", self.refs[r as usize].name.clone()),
             ),
+            Link::NotSelected(r) => Pending::Delete(
+                Reason::deleted(
+                    "not_selected",
+                    format_args!(
+                        "tag of {}, which exists but no keep policy selects (see keep.policies)",
+                        self.describe_ref(r)
+                    ),
+                )
+                .with("ref", self.refs[r as usize].name.clone()),
+            ),
+            Link::ReleaseLine(line) => {
+                let names = |refs: &[u32]| {
+                    refs.iter()
+                        .map(|&r| self.refs[r as usize].name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let selected: Vec<u32> = line
+                    .iter()
+                    .copied()
+                    .filter(|&r| self.states[r as usize] == RefState::Selected)
+                    .collect();
+                match selected.first() {
+                    Some(&first) => Pending::Keep(
+                        Reason::kept(
+                            "live_ref",
+                            format_args!("release line of live git tags {}", names(&selected)),
+                        )
+                        .with("ref", self.refs[first as usize].name.clone()),
+                    ),
+                    None => Pending::Delete(
+                        Reason::deleted(
+                            "not_selected",
+                            format_args!(
+                                "release line of git tags {}, which exist but no keep policy \
+                                 selects (see keep.policies)",
+                                names(&line)
+                            ),
+                        )
+                        .with("ref", self.refs[line[0] as usize].name.clone()),
+                    ),
+                }
+            }
             Link::AmbiguousRef(refs) => {
                 let names: Vec<String> = refs
                     .iter()
@@ -636,6 +841,39 @@ impl<'a> Context<'a> {
                     format!("ambiguous: the tag form of {}", names.join(" and ")),
                 ))
             }
+            Link::PullUnknown(n) => Pending::Keep(
+                Reason::kept(
+                    "pull_request_unknown",
+                    format_args!(
+                        "tag of pull request #{n}, whose state (open or closed) berth cannot \
+                         know: {}",
+                        self.pull_hint()
+                    ),
+                )
+                .with("ref", n.to_string()),
+            ),
+            Link::PullUnseen(n) => Pending::Keep(
+                Reason::kept(
+                    "live_ref",
+                    format_args!(
+                        "tag of open pull request #{n} (its head commit is not in the clone)"
+                    ),
+                )
+                .with("ref", n.to_string()),
+            ),
+            Link::PullClosed(n) => Pending::Delete(
+                Reason::deleted(
+                    "dead_ref",
+                    format_args!(
+                        "pull request #{n} is not open ({} lists it as closed or merged)",
+                        match self.input.pulls {
+                            PullRequests::Known { forge, .. } => forge.as_str(),
+                            PullRequests::Unknown { .. } => "the forge",
+                        }
+                    ),
+                )
+                .with("ref", n.to_string()),
+            ),
             Link::DeadRef(named) => Pending::Delete(
                 Reason::deleted(
                     "dead_ref",
@@ -643,18 +881,27 @@ impl<'a> Context<'a> {
                 )
                 .with("ref", named.name.clone()),
             ),
-            Link::Commit(c, via) => self.judge_commit(c, &via, kept),
-            Link::CommitGone(hex, via) => Pending::Delete(
-                Reason::deleted(
-                    "commit_gone",
-                    format_args!(
-                        "commit {} is no longer in any branch or tag",
-                        &hex[..hex.len().min(12)]
+            Link::Commit(c, via) => self.judge_commit(c, &via, node, kept, unknown_reach),
+            Link::CommitGone(hex, via) => {
+                let short = &hex[..hex.len().min(12)];
+                match &self.pull_gap {
+                    Some(gap) => Pending::Keep(
+                        Reason::kept(
+                            "missing_evidence",
+                            format_args!("commit {short} is in no branch or tag, but {gap}"),
+                        )
+                        .with("commit", hex),
                     ),
-                )
-                .with("commit", hex)
-                .with("via", via.to_string()),
-            ),
+                    None => Pending::Delete(
+                        Reason::deleted(
+                            "commit_gone",
+                            format_args!("commit {short} is no longer in any branch or tag"),
+                        )
+                        .with("commit", hex)
+                        .with("via", via.to_string()),
+                    ),
+                }
+            }
             Link::CommitAmbiguous(hex, via) => Pending::Keep(
                 Reason::kept(
                     "ambiguous",
@@ -667,47 +914,69 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn judge_commit(&self, c: u32, via: &Via<'_>, kept: &[Option<KeptBy>]) -> Pending {
+    fn judge_commit(
+        &self,
+        c: u32,
+        via: &Via<'_>,
+        node: Option<Node>,
+        kept: &[Option<KeptBy>],
+        unknown_reach: &[Option<KeptBy>],
+    ) -> Pending {
         let git = self.input.git;
         let hex = git.commits.id(c).to_hex();
         let short = &hex[..7];
-        match kept[c as usize] {
-            Some(by) => {
-                let r = &git.refs[by.git_ref as usize];
-                let sel = self.selection[by.git_ref as usize].expect("only selected refs keep");
-                let rank = by.rank as usize;
-                let git_ref = self.describe_ref(by.git_ref);
-                let reason = if r.kind == RefKind::Tag {
-                    Reason::kept(
-                        "policy",
-                        format_args!("commit {short} is the commit of {git_ref}"),
-                    )
-                } else {
-                    Reason::kept(
-                        "policy",
-                        PolicyPhrase {
-                            short,
-                            rank,
-                            limit: &sel.images,
-                            git_ref,
-                        },
-                    )
-                };
-                Pending::Keep(
-                    reason
-                        .with("ref", r.name.clone())
-                        .with("policy", (sel.policy + 1).to_string())
-                        .with("commit", hex),
-                )
-            }
-            None => Pending::Delete(
-                Reason::deleted(
+        let by = |set: &[Option<KeptBy>]| node.and_then(|n| set.get(n as usize).copied().flatten());
+        if let Some(by) = by(kept) {
+            let r = &self.refs[by.git_ref as usize];
+            let sel = self.selection[by.git_ref as usize].expect("only selected refs keep");
+            let git_ref = self.describe_ref(by.git_ref);
+            let group = git.commits.id(by.commit).to_hex();
+            let reason = if r.kind == RefKind::Tag {
+                Reason::kept(
                     "policy",
-                    format_args!("no keep policy keeps commit {short} (named by {via})"),
+                    format_args!("commit {} is the commit of {git_ref}", &group[..7]),
                 )
-                .with("commit", hex),
-            ),
+            } else {
+                Reason::kept(
+                    "policy",
+                    PolicyPhrase {
+                        short: &group[..7],
+                        own: (by.commit != c).then_some(short),
+                        rank: by.rank as usize,
+                        limit: &sel.images,
+                        git_ref,
+                    },
+                )
+            };
+            return Pending::Keep(
+                reason
+                    .with("ref", r.name.clone())
+                    .with("policy", (sel.policy + 1).to_string())
+                    .with("commit", group),
+            );
         }
+        if let Some(by) = by(unknown_reach) {
+            return Pending::Keep(
+                Reason::kept(
+                    "pull_request_unknown",
+                    format_args!(
+                        "commit {short} is in {}, whose state (open or closed) berth cannot \
+                         know: {}",
+                        self.describe_ref(by.git_ref),
+                        self.pull_hint()
+                    ),
+                )
+                .with("commit", hex)
+                .with("ref", self.refs[by.git_ref as usize].name.clone()),
+            );
+        }
+        Pending::Delete(
+            Reason::deleted(
+                "policy",
+                format_args!("no keep policy keeps commit {short} (named by {via})"),
+            )
+            .with("commit", hex),
+        )
     }
 
     fn judge_unlinked(&self, graph: &Graph<'_>, node: Option<Node>) -> Pending {
@@ -762,7 +1031,8 @@ impl<'a> Context<'a> {
             Err(m) => Some(Reason::kept("missing_evidence", m.describe())),
             Ok(None) => Some(Reason::kept(
                 "missing_evidence",
-                "its build time is unknown, so keep.built_within cannot be checked",
+                "its build time is unknown (no `created` in its config, or one before 1980 as \
+                 reproducible builds write), so keep.built_within cannot be checked",
             )),
             Ok(Some(t)) if self.age(t) < secs(built_within) => Some(Reason::kept(
                 "built_within",
@@ -801,9 +1071,11 @@ fn coarse(secs: i64) -> String {
     }
 }
 
-/// `commit 1a2b3c4 is 1 of the last 2 images within 7d of branch main`.
+/// `commit 1a2b3c4 is 1 of the last 2 images within 7d of branch main`; when the tag names an
+/// older commit of the same image: `the image of commit 0f0f0f0 is that of commit 1a2b3c4, …`.
 struct PolicyPhrase<'a> {
     short: &'a str,
+    own: Option<&'a str>,
     rank: usize,
     limit: &'a Limit,
     git_ref: RefName<'a>,
@@ -813,10 +1085,17 @@ impl std::fmt::Display for PolicyPhrase<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let PolicyPhrase {
             short,
+            own,
             rank,
             limit,
             git_ref,
         } = self;
+        if let Some(own) = own {
+            write!(
+                f,
+                "the image of commit {own} is also that of commit {short}; "
+            )?;
+        }
         match limit.last {
             Some(n) if *rank <= n => write!(
                 f,

@@ -90,7 +90,7 @@ impl CleanupConfig {
 }
 
 /// werf's defaults (docs/werf-behaviour.md §4.1), with the code's `last: 10` for the main
-/// branches.
+/// branches, plus berth's policy for open pull requests (their last 2 images).
 pub fn default_policies() -> Vec<Policy> {
     let week = Some(Duration::from_secs(168 * 3600));
     vec![
@@ -102,7 +102,7 @@ pub fn default_policies() -> Vec<Policy> {
                 within: None,
                 operator: Operator::And,
             },
-            images_per_reference: Limit::one(),
+            images_per_reference: Limit::unlimited(),
         },
         Policy {
             kind: RefSelectorKind::Branch,
@@ -124,6 +124,16 @@ pub fn default_policies() -> Vec<Policy> {
             limit: Limit::unlimited(),
             images_per_reference: Limit {
                 last: Some(10),
+                within: None,
+                operator: Operator::And,
+            },
+        },
+        Policy {
+            kind: RefSelectorKind::PullRequest,
+            pattern: NamePattern::parse("/.*/").expect("valid"),
+            limit: Limit::unlimited(),
+            images_per_reference: Limit {
+                last: Some(2),
                 within: None,
                 operator: Operator::And,
             },
@@ -180,13 +190,17 @@ impl<'de> Deserialize<'de> for NamePattern {
     }
 }
 
-/// Which kind of ref a policy selects.
+/// Which kind of ref a policy selects; each matches its own kind only (werf's branch
+/// policies never select pull requests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RefSelectorKind {
-    /// `references.branch` (also selects open pull requests, by number).
+    /// `references.branch`: branches.
     Branch,
-    /// `references.tag`.
+    /// `references.tag`: git tags.
     Tag,
+    /// `references.pull_request`: open pull / merge requests, matched by number (`42`) or by
+    /// source branch (`feature/x`).
+    PullRequest,
 }
 
 /// How `last` and `in` combine.
@@ -216,15 +230,6 @@ impl Limit {
     pub fn unlimited() -> Limit {
         Limit {
             last: None,
-            within: None,
-            operator: Operator::And,
-        }
-    }
-
-    /// The newest one (werf's default `imagesPerReference`).
-    pub fn one() -> Limit {
-        Limit {
-            last: Some(1),
             within: None,
             operator: Operator::And,
         }
@@ -277,7 +282,8 @@ pub struct Policy {
     pub pattern: NamePattern,
     /// Which of the matching refs, by ref date.
     pub limit: Limit,
-    /// How many images of each selected ref, walking its history newest first.
+    /// How many images of each selected ref, newest first; unlimited when the policy has no
+    /// `images_per_reference` (werf keeps every image such a policy's refs reach).
     pub images_per_reference: Limit,
 }
 
@@ -381,13 +387,11 @@ struct RawLimit {
 
 impl RawLimit {
     /// `last` < 0 is werf's spelling of "no count limit".
-    fn into_limit<E: serde::de::Error>(self, default_last: Option<usize>) -> Result<Limit, E> {
+    fn into_limit<E: serde::de::Error>(self) -> Result<Limit, E> {
         let last = match self.last {
             Some(n) if n < 0 => None,
             Some(n) => Some(usize::try_from(n).map_err(E::custom)?),
-            // `in` alone means every image within `in`; nothing at all means the default.
-            None if self.within.is_some() => None,
-            None => default_last,
+            None => None,
         };
         Ok(Limit {
             last,
@@ -402,6 +406,8 @@ impl RawLimit {
 struct RawReferences {
     branch: Option<NamePattern>,
     tag: Option<NamePattern>,
+    #[serde(alias = "pullRequest")]
+    pull_request: Option<NamePattern>,
     limit: Option<RawLimit>,
 }
 
@@ -417,25 +423,28 @@ impl<'de> Deserialize<'de> for Policy {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error as _;
         let raw = RawPolicy::deserialize(d)?;
-        let (kind, pattern) = match (raw.references.branch, raw.references.tag) {
-            (Some(b), None) => (RefSelectorKind::Branch, b),
-            (None, Some(t)) => (RefSelectorKind::Tag, t),
+        let r = raw.references;
+        let (kind, pattern) = match (r.branch, r.tag, r.pull_request) {
+            (Some(b), None, None) => (RefSelectorKind::Branch, b),
+            (None, Some(t), None) => (RefSelectorKind::Tag, t),
+            (None, None, Some(p)) => (RefSelectorKind::PullRequest, p),
             _ => {
                 return Err(D::Error::custom(
-                    "`references` needs exactly one of `branch` or `tag` (a name or /regex/)",
+                    "`references` needs exactly one of `branch`, `tag` or `pull_request` (a name \
+                     or /regex/)",
                 ));
             }
         };
         Ok(Policy {
             kind,
             pattern,
-            limit: match raw.references.limit {
-                Some(l) => l.into_limit(None)?,
+            limit: match r.limit {
+                Some(l) => l.into_limit()?,
                 None => Limit::unlimited(),
             },
             images_per_reference: match raw.images_per_reference {
-                Some(l) => l.into_limit(Some(1))?,
-                None => Limit::one(),
+                Some(l) => l.into_limit()?,
+                None => Limit::unlimited(),
             },
         })
     }
@@ -449,7 +458,7 @@ mod tests {
     fn empty_file_gives_the_defaults() {
         for text in ["", "keep: {}", "keep:\n  policies: []\n"] {
             let c = CleanupConfig::parse(text, "berth.yaml").unwrap();
-            assert_eq!(c.policies.len(), 3);
+            assert_eq!(c.policies.len(), 4);
             assert_eq!(c.built_within, Duration::from_secs(7200));
             assert_eq!(c.templates.len(), templates::DEFAULT.len());
             assert_eq!(c.unlinked, Unlinked::Keep);
@@ -458,6 +467,8 @@ mod tests {
         assert_eq!(d[1].images_per_reference.last, Some(2));
         assert_eq!(d[2].images_per_reference.last, Some(10));
         assert!(d[2].pattern.matches("main") && !d[2].pattern.matches("mainline"));
+        assert_eq!(d[3].kind, RefSelectorKind::PullRequest);
+        assert_eq!(d[3].images_per_reference.last, Some(2));
     }
 
     #[test]
@@ -491,8 +502,16 @@ tags: ["{sha}", "build-{sha8}"]
         assert_eq!(c.policies[2].images_per_reference.last, None);
         assert!(c.policies[2].pattern.matches("main"));
         assert!(!c.policies[2].pattern.matches("main2"));
-        assert_eq!(c.policies[0].images_per_reference, Limit::one());
+        // No images_per_reference: every image the refs reach (werf's code).
+        assert_eq!(c.policies[0].images_per_reference, Limit::unlimited());
         assert_eq!(c.templates[1].commit_len(), Some(8));
+        let c = CleanupConfig::parse(
+            "keep:\n  policies:\n    - references: { pull_request: /.*/ }\n      images_per_reference: { in: 24h }\n",
+            "berth.yaml",
+        )
+        .unwrap();
+        assert_eq!(c.policies[0].kind, RefSelectorKind::PullRequest);
+        assert_eq!(c.policies[0].images_per_reference.last, None);
     }
 
     fn err(text: &str) -> String {
@@ -518,7 +537,10 @@ tags: ["{sha}", "build-{sha8}"]
         assert!(e.starts_with("ci/berth.yaml:2:"), "{e}");
 
         let e = err("keep:\n  policies:\n    - references: { branch: a, tag: b }\n");
-        assert!(e.contains("exactly one of `branch` or `tag`"), "{e}");
+        assert!(
+            e.contains("exactly one of `branch`, `tag` or `pull_request`"),
+            "{e}"
+        );
 
         let e = err("kep: {}\n");
         assert!(e.contains("expected `keep` or `tags`"), "{e}");

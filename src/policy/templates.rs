@@ -1,20 +1,31 @@
 //! Tag templates (`tags:` in `berth.yaml`): how a build names its tags, and so how cleanup
 //! ties a tag back to git. Placeholders: `{sha}` (40 hex), `{sha7}` … `{sha12}` (prefixes),
-//! `{branch}`, `{tag}`, `{pr}`; everything else is literal text.
+//! `{branch}`, `{tag}`, `{pr}`, and the semver parts of a git tag `v1.2.3` as
+//! docker/metadata-action's `type=semver` writes them: `{version}` (`1.2.3`), `{major}` (`1`),
+//! `{minor}` (`2`); everything else is literal text.
 //!
 //! A template with a commit part (`sha-{sha7}`, `{branch}-{sha7}`) links a tag to a commit; a
-//! template with only a ref part (`{branch}`, `{tag}`, `pr-{pr}`) links a tag to a live ref.
+//! template with only a ref part (`{branch}`, `{tag}`, `pr-{pr}`, `{version}`) links a tag to a
+//! live ref. A semver template without `{version}` (`{major}.{minor}`, `{major}`) is
+//! *floating*: one tag names a whole release line, so several git tags share it by design.
 
 use super::slug::SlugStyle;
 use crate::git::RefKind;
 
 /// berth's default templates; `ci-env` pushes with these and `cleanup` reads them back.
-pub const DEFAULT: [&str; 6] = [
+/// `{sha8}` and `{branch}-{sha8}` are GitLab's `CI_COMMIT_SHORT_SHA` (8 long); `{version}`,
+/// `{major}.{minor}` and `{major}` are metadata-action's `type=semver` forms.
+pub const DEFAULT: [&str; 11] = [
     "{sha}",
     "sha-{sha7}",
     "{branch}-{sha7}",
+    "{sha8}",
+    "{branch}-{sha8}",
     "{branch}",
     "{tag}",
+    "{version}",
+    "{major}.{minor}",
+    "{major}",
     "pr-{pr}",
 ];
 
@@ -30,6 +41,8 @@ pub enum RefPart {
     Tag,
     /// `{pr}`.
     PullRequest,
+    /// `{version}`, `{major}`, `{minor}`: a git tag that is a semantic version.
+    Semver,
 }
 
 impl RefPart {
@@ -39,6 +52,7 @@ impl RefPart {
             (self, kind),
             (RefPart::Branch, RefKind::Branch)
                 | (RefPart::Tag, RefKind::Tag)
+                | (RefPart::Semver, RefKind::Tag)
                 | (RefPart::PullRequest, RefKind::PullRequest(_))
         )
     }
@@ -49,6 +63,54 @@ enum Part {
     Literal(String),
     Sha(usize),
     Ref(RefPart),
+    Semver(SemverPart),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SemverPart {
+    Version,
+    Major,
+    Minor,
+}
+
+/// A git tag name read as a semantic version: an optional `v`, `MAJOR.MINOR.PATCH`, an
+/// optional `-prerelease` and `+build`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Semver<'a> {
+    major: &'a str,
+    minor: &'a str,
+    /// Everything after the `v`: what `{version}` writes.
+    version: &'a str,
+    prerelease: bool,
+}
+
+impl<'a> Semver<'a> {
+    fn parse(name: &'a str) -> Option<Semver<'a>> {
+        let version = name.strip_prefix('v').unwrap_or(name);
+        let core_end = version.find(['-', '+']).unwrap_or(version.len());
+        let core = &version[..core_end];
+        let mut numbers = core.split('.');
+        let (major, minor, patch) = (numbers.next()?, numbers.next()?, numbers.next()?);
+        let number = |n: &str| {
+            !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && (n == "0" || !n.starts_with('0'))
+        };
+        if numbers.next().is_some() || ![major, minor, patch].into_iter().all(number) {
+            return None;
+        }
+        let rest = &version[core_end..];
+        let prerelease = rest.starts_with('-');
+        if prerelease && rest.len() < 2 || rest.starts_with('+') && rest.len() < 2 {
+            return None;
+        }
+        Some(Semver {
+            major,
+            minor,
+            version,
+            prerelease,
+        })
+    }
 }
 
 /// One parsed template.
@@ -58,6 +120,7 @@ pub struct Template {
     parts: Vec<Part>,
     commit_len: Option<usize>,
     ref_part: Option<RefPart>,
+    floating: bool,
 }
 
 impl Template {
@@ -83,11 +146,14 @@ impl Template {
                 "branch" => Part::Ref(RefPart::Branch),
                 "tag" => Part::Ref(RefPart::Tag),
                 "pr" => Part::Ref(RefPart::PullRequest),
+                "version" => Part::Semver(SemverPart::Version),
+                "major" => Part::Semver(SemverPart::Major),
+                "minor" => Part::Semver(SemverPart::Minor),
                 _ => match name.strip_prefix("sha").and_then(|n| n.parse::<usize>().ok()) {
                     Some(n @ 7..=12) => Part::Sha(n),
                     _ => {
                         return Err(format!(
-                            "template `{text}` has the unknown placeholder `{{{name}}}`; allowed: {{sha}}, {{sha7}} … {{sha12}}, {{branch}}, {{tag}}, {{pr}}"
+                            "template `{text}` has the unknown placeholder `{{{name}}}`; allowed: {{sha}}, {{sha7}} … {{sha12}}, {{branch}}, {{tag}}, {{pr}}, {{version}}, {{major}}, {{minor}}"
                         ));
                     }
                 },
@@ -108,12 +174,30 @@ impl Template {
                 _ => None,
             })
             .collect();
+        let semver: Vec<SemverPart> = parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Semver(s) => Some(*s),
+                _ => None,
+            })
+            .collect();
         if shas.len() > 1 || refs.len() > 1 {
             return Err(format!(
                 "template `{text}` has more than one commit or ref placeholder; use at most one of each"
             ));
         }
-        if shas.is_empty() && refs.is_empty() {
+        if !semver.is_empty() && (!shas.is_empty() || !refs.is_empty()) {
+            return Err(format!(
+                "template `{text}` mixes {{version}}/{{major}}/{{minor}} with another placeholder; \
+                 a semver template names a git tag on its own, as metadata-action's type=semver does"
+            ));
+        }
+        for (k, part) in semver.iter().enumerate() {
+            if semver[..k].contains(part) {
+                return Err(format!("template `{text}` repeats a semver placeholder"));
+            }
+        }
+        if shas.is_empty() && refs.is_empty() && semver.is_empty() {
             return Err(format!(
                 "template `{text}` has no placeholder; a fixed tag belongs under `keep.tags`"
             ));
@@ -125,11 +209,16 @@ impl Template {
             return Err(format!("template `{text}` has a `}}` without `{{`"));
         }
         let commit_len = shas.first().copied();
+        let ref_part = match semver.is_empty() {
+            true => refs.first().copied(),
+            false => Some(RefPart::Semver),
+        };
         Ok(Template {
             text: text.to_string(),
             parts,
             commit_len,
-            ref_part: refs.first().copied(),
+            ref_part,
+            floating: !semver.is_empty() && !semver.contains(&SemverPart::Version),
         })
     }
 
@@ -146,6 +235,12 @@ impl Template {
     /// The ref part, if there is one.
     pub fn ref_part(&self) -> Option<RefPart> {
         self.ref_part
+    }
+
+    /// True for a semver template without `{version}` (`{major}.{minor}`): its tag names a
+    /// release line that several git tags share.
+    pub fn is_floating(&self) -> bool {
+        self.floating
     }
 
     /// For a template with a commit part: the hex digits `tag` holds there, if `tag` fits.
@@ -178,6 +273,33 @@ impl Template {
         hex
     }
 
+    /// For a `pr-{pr}`-like template (a `{pr}` part and no commit part): the pull-request
+    /// number `tag` holds, if `tag` fits.
+    pub fn match_pull_request(&self, tag: &str) -> Option<u64> {
+        if self.commit_len.is_some() || self.ref_part != Some(RefPart::PullRequest) {
+            return None;
+        }
+        let mut rest = tag;
+        let at = self
+            .parts
+            .iter()
+            .position(|p| matches!(p, Part::Ref(_)))
+            .expect("a {pr} part");
+        for p in &self.parts[..at] {
+            let Part::Literal(l) = p else { return None };
+            rest = rest.strip_prefix(l.as_str())?;
+        }
+        for p in self.parts[at + 1..].iter().rev() {
+            let Part::Literal(l) = p else { return None };
+            rest = rest.strip_suffix(l.as_str())?;
+        }
+        // As GitHub and GitLab write numbers: digits, no leading zero.
+        if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) || rest.starts_with('0') {
+            return None;
+        }
+        rest.parse().ok()
+    }
+
     /// The tag this template gives for a commit (40 hex) and a ref, with the ref name slugged
     /// by `style`; `None` when the template needs a part that is missing, or the result is not
     /// a valid tag length.
@@ -188,9 +310,36 @@ impl Template {
         style: SlugStyle,
     ) -> Option<String> {
         let mut out = String::new();
+        let semver = match (self.ref_part, git_ref) {
+            (Some(RefPart::Semver), Some((RefKind::Tag, name))) => {
+                let v = Semver::parse(name)?;
+                // metadata-action: pre-releases only give `{{version}}`, and a major version
+                // zero gives no `{{major}}` tag of its own.
+                let only_major = !self
+                    .parts
+                    .iter()
+                    .any(|p| matches!(p, Part::Semver(SemverPart::Minor | SemverPart::Version)));
+                if (self.floating && v.prerelease) || (only_major && v.major == "0") {
+                    return None;
+                }
+                Some(v)
+            }
+            (Some(RefPart::Semver), _) => return None,
+            _ => None,
+        };
         for p in &self.parts {
             match p {
                 Part::Literal(l) => out.push_str(l),
+                Part::Semver(part) => {
+                    let v = semver.as_ref()?;
+                    match part {
+                        SemverPart::Version => {
+                            out.push_str(&super::slug::metadata_action(v.version))
+                        }
+                        SemverPart::Major => out.push_str(v.major),
+                        SemverPart::Minor => out.push_str(v.minor),
+                    }
+                }
                 Part::Sha(n) => out.push_str(sha?.get(..*n)?),
                 Part::Ref(part) => {
                     let (kind, name) = git_ref?;
@@ -224,7 +373,7 @@ fn eat_front<'t>(rest: &'t str, part: &Part, hex: &mut Option<&'t str>) -> Optio
                 after
             })
         }
-        Part::Ref(_) => None,
+        Part::Ref(_) | Part::Semver(_) => None,
     }
 }
 
@@ -240,7 +389,7 @@ fn eat_back<'t>(rest: &'t str, part: &Part, hex: &mut Option<&'t str>) -> Option
                 before
             })
         }
-        Part::Ref(_) => None,
+        Part::Ref(_) | Part::Semver(_) => None,
     }
 }
 
@@ -291,8 +440,10 @@ mod tests {
             vec![
                 SHA.to_string(),
                 "sha-1a2b3c4".into(),
-                "feature-new-1a2b3c4".into(),
-                "feature-new".into()
+                "feature-New-1a2b3c4".into(),
+                "1a2b3c4d".into(),
+                "feature-New-1a2b3c4d".into(),
+                "feature-New".into()
             ]
         );
         let pr = render_tags(
@@ -303,7 +454,12 @@ mod tests {
         );
         assert_eq!(
             pr,
-            vec![SHA.to_string(), "sha-1a2b3c4".into(), "pr-42".into()]
+            vec![
+                SHA.to_string(),
+                "sha-1a2b3c4".into(),
+                "1a2b3c4d".into(),
+                "pr-42".into()
+            ]
         );
         let tag = render_tags(
             &defaults(),
@@ -311,7 +467,72 @@ mod tests {
             Some((RefKind::Tag, "v1.2.0")),
             SlugStyle::Gitlab,
         );
-        assert_eq!(tag.last().unwrap(), "v1-2-0");
+        assert_eq!(tag[3..], ["v1-2-0", "1.2.0", "1.2", "1"]);
+    }
+
+    fn forms(template: &str, tag: &str) -> Option<String> {
+        Template::parse(template).unwrap().render(
+            None,
+            Some((RefKind::Tag, tag)),
+            SlugStyle::MetadataAction,
+        )
+    }
+
+    #[test]
+    fn pull_request_numbers_are_read_back() {
+        let t = Template::parse("pr-{pr}").unwrap();
+        assert_eq!(t.match_pull_request("pr-42"), Some(42));
+        for no in ["pr-", "pr-4x", "pr-042", "pr42", "x-pr-4"] {
+            assert_eq!(t.match_pull_request(no), None, "{no}");
+        }
+        let mr = Template::parse("mr{pr}.dev").unwrap();
+        assert_eq!(mr.match_pull_request("mr7.dev"), Some(7));
+        assert_eq!(mr.match_pull_request("mr7.de"), None);
+        assert_eq!(
+            Template::parse("pr-{pr}-{sha8}")
+                .unwrap()
+                .match_pull_request("pr-1-1a2b3c4d"),
+            None
+        );
+    }
+
+    #[test]
+    fn semver_forms_follow_metadata_action() {
+        assert_eq!(forms("{version}", "v1.2.3").as_deref(), Some("1.2.3"));
+        assert_eq!(forms("{version}", "1.2.3").as_deref(), Some("1.2.3"));
+        assert_eq!(forms("{major}.{minor}", "v1.2.3").as_deref(), Some("1.2"));
+        assert_eq!(forms("{major}", "v1.2.3").as_deref(), Some("1"));
+        assert_eq!(forms("v{major}", "v10.0.1").as_deref(), Some("v10"));
+        // Pre-releases give only {version}; major zero gives no {major} tag.
+        assert_eq!(
+            forms("{version}", "v2.0.0-rc.1").as_deref(),
+            Some("2.0.0-rc.1")
+        );
+        assert_eq!(forms("{major}.{minor}", "v2.0.0-rc.1"), None);
+        assert_eq!(forms("{major}", "v0.3.1"), None);
+        assert_eq!(forms("{major}.{minor}", "v0.3.1").as_deref(), Some("0.3"));
+        // `+build` cannot be in a docker tag: sanitised as metadata-action does.
+        assert_eq!(forms("{version}", "v1.0.0+b7").as_deref(), Some("1.0.0-b7"));
+        for not_semver in [
+            "v1.2",
+            "release-1.2.3",
+            "v01.2.3",
+            "v1.2.3.4",
+            "v1.2.3-",
+            "x",
+        ] {
+            assert_eq!(forms("{version}", not_semver), None, "{not_semver}");
+        }
+        let t = Template::parse("{major}.{minor}").unwrap();
+        assert!(t.is_floating() && t.commit_len().is_none());
+        assert!(!Template::parse("{version}").unwrap().is_floating());
+        // Branches have no semver forms.
+        assert_eq!(
+            t.render(None, Some((RefKind::Branch, "v1.2.3")), SlugStyle::Berth),
+            None
+        );
+        assert!(Template::parse("{version}-{sha7}").is_err());
+        assert!(Template::parse("{major}.{major}").is_err());
     }
 
     #[test]
@@ -363,6 +584,7 @@ mod tests {
                 Part::Sha(n) => re.push_str(&format!("([0-9a-f]{{{n}}})")),
                 Part::Ref(RefPart::PullRequest) => re.push_str("[0-9]+"),
                 Part::Ref(_) => re.push_str(".+"),
+                Part::Semver(_) => unreachable!("semver templates have no commit part"),
             }
         }
         re.push('$');

@@ -27,6 +27,15 @@ fn hash(d: &Digest) -> u64 {
     FxBuildHasher.hash_one(d)
 }
 
+/// The earliest `created` taken as a real build time. Reproducible builds (ko, Jib, Bazel, nix,
+/// `SOURCE_DATE_EPOCH=0`) write the epoch or a date near it; before 1980 it is unknown.
+const EARLIEST_BUILD: i64 = 315_532_800; // 1980-01-01T00:00:00Z
+
+/// An image's build time from its config, or `None` when it is missing or not believable.
+fn build_time(config: &ImageConfig) -> Option<DateTime<Utc>> {
+    config.created.filter(|t| t.timestamp() >= EARLIEST_BUILD)
+}
+
 /// A digest of one repository, numbered by [`Graph::new`].
 pub(super) type Node = u32;
 
@@ -129,7 +138,7 @@ impl<'a> Graph<'a> {
         let prepared = par::map(manifests.clone(), |_, (d, f)| {
             let quick = match (&f.error, &f.config) {
                 (None, Some(config)) if !media_type::is_index(&f.media_type) => {
-                    Quick::Image(config.created)
+                    Quick::Image(build_time(config))
                 }
                 _ => Quick::Ask,
             };
@@ -322,13 +331,14 @@ impl<'a> Graph<'a> {
     }
 
     /// When the image at `n` was built: for an index the newest platform image (any young
-    /// platform makes the index young). `Ok(None)` when no config records it.
+    /// platform makes the index young). `Ok(None)` when no config records a usable time
+    /// (see [`build_time`]).
     pub(super) fn created(&self, n: Node) -> Result<Option<DateTime<Utc>>, Missing> {
         if let Quick::Image(created) = self.quick[n as usize] {
             return Ok(created);
         }
         let mut newest = None;
-        self.each_config(n, |c| newest = newest.max(c.created))?;
+        self.each_config(n, |c| newest = newest.max(build_time(c)))?;
         Ok(newest)
     }
 

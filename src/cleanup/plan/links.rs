@@ -1,10 +1,11 @@
-//! Ties each tag to git (DESIGN §2): protected → cosign signature → live ref → commit
-//! template → labels (dead ref, revision) → unlinked. The first that applies wins.
+//! Ties each tag to git (DESIGN §2): protected → cosign signature → ref form (live, not
+//! selected, pull request of unknown state, ambiguous) → release line → pull-request tag →
+//! commit template → labels (dead ref, revision) → unlinked. The first that applies wins.
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::graph::{Graph, LabelValue, Missing, Node};
-use crate::git::{GitFacts, PrefixMatch, RefKind};
+use crate::git::{GitFacts, GitRef, PrefixMatch, RefKind};
 use crate::policy::CleanupConfig;
 use crate::policy::slug::SlugStyle;
 use crate::policy::templates::{RefPart, Template};
@@ -103,10 +104,20 @@ pub(super) enum Link<'a> {
     Protected(String),
     /// A cosign `sha256-<hex>.sig|.att|.sbom` tag: follows its subject.
     Signature(Digest),
-    /// The tag form of a live ref a policy selects (or an open pull request).
+    /// The tag form of a live ref a policy selects.
     LiveRef(u32),
+    /// The tag form of a live ref that no policy selects.
+    NotSelected(u32),
+    /// A floating release-line tag (`1.2`): the git tags it can name.
+    ReleaseLine(Vec<u32>),
     /// The tag form of several live refs.
     AmbiguousRef(Vec<u32>),
+    /// The tag (or the image's ref label) names a pull request whose state is unknown.
+    PullUnknown(u64),
+    /// The tag names an open pull request whose head commit is not in the clone.
+    PullUnseen(u64),
+    /// The tag names a pull request the forge lists as not open (closed or merged).
+    PullClosed(u64),
     /// The image was built for a ref that no longer exists, and the tag is its tag form.
     DeadRef(NamedRef),
     /// Names a reachable commit.
@@ -121,19 +132,27 @@ pub(super) enum Link<'a> {
     Missing(Missing),
 }
 
-/// Tag forms of the live refs, and which refs are selected.
+/// The tag forms of the refs: exact ones (`{branch}`, `{tag}`, `{version}`, `pr-{pr}`, under
+/// every slug rule) and floating release lines (`{major}.{minor}`, `{major}`).
 pub(super) struct RefForms {
-    forms: FxHashMap<String, Vec<u32>>,
+    exact: FxHashMap<String, Vec<u32>>,
+    floating: FxHashMap<String, Vec<u32>>,
 }
 
 impl RefForms {
-    pub(super) fn new(git: &GitFacts, templates: &[Template]) -> RefForms {
-        let mut forms: FxHashMap<String, Vec<u32>> = FxHashMap::default();
-        for (i, r) in git.refs.iter().enumerate() {
+    pub(super) fn new(refs: &[GitRef], templates: &[Template]) -> RefForms {
+        let mut exact: FxHashMap<String, Vec<u32>> = FxHashMap::default();
+        let mut floating: FxHashMap<String, Vec<u32>> = FxHashMap::default();
+        for (i, r) in refs.iter().enumerate() {
             for t in templates.iter().filter(|t| t.commit_len().is_none()) {
+                let map = if t.is_floating() {
+                    &mut floating
+                } else {
+                    &mut exact
+                };
                 for style in SlugStyle::ALL {
                     if let Some(form) = t.render(None, Some((r.kind, &r.name)), style) {
-                        let refs = forms.entry(form).or_default();
+                        let refs = map.entry(form).or_default();
                         if !refs.contains(&(i as u32)) {
                             refs.push(i as u32);
                         }
@@ -141,12 +160,35 @@ impl RefForms {
                 }
             }
         }
-        RefForms { forms }
+        RefForms { exact, floating }
     }
 
     fn refs_of(&self, tag: &str) -> &[u32] {
-        self.forms.get(tag).map_or(&[], |v| v.as_slice())
+        self.exact.get(tag).map_or(&[], |v| v.as_slice())
     }
+
+    fn line_of(&self, tag: &str) -> &[u32] {
+        self.floating.get(tag).map_or(&[], |v| v.as_slice())
+    }
+}
+
+/// How a ref stands for the linker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RefState {
+    /// A live ref a keep policy selects.
+    Selected,
+    /// A live ref no keep policy selects.
+    NotSelected,
+    /// A pull request whose state berth cannot know.
+    PullUnknown(u64),
+}
+
+/// What the forge said about pull requests, as the linker asks it.
+pub(super) enum PullView<'a> {
+    /// The forge's list of open ones.
+    Known(&'a FxHashSet<u64>),
+    /// No forge access.
+    Unknown,
 }
 
 /// The subject of a cosign-scheme tag (`sha256-<hex>.sig|.att|.sbom`).
@@ -162,10 +204,12 @@ pub fn cosign_subject(tag: &str) -> Option<Digest> {
 /// Everything [`classify`] reads besides the tag.
 pub(super) struct Linker<'a> {
     pub(super) git: &'a GitFacts,
+    /// The refs the plan judges by (branches, tags, pull requests in the state the forge gave).
+    pub(super) refs: &'a [GitRef],
+    pub(super) states: &'a [RefState],
+    pub(super) pulls: PullView<'a>,
     pub(super) config: &'a CleanupConfig,
     pub(super) forms: &'a RefForms,
-    /// Per ref: selected by a policy (open pull requests always count).
-    pub(super) live: &'a [bool],
 }
 
 impl<'a> Linker<'a> {
@@ -186,19 +230,47 @@ impl<'a> Linker<'a> {
         if let Some(subject) = cosign_subject(tag) {
             return Link::Signature(subject);
         }
+        // An existing ref's tag form always wins over a template's commit part: a git tag
+        // `build-1000002` is that tag, not `{branch}-{sha7}` of a missing commit.
         match self.forms.refs_of(tag) {
             [] => {}
-            [one] => {
-                if self.live[*one as usize] {
-                    return Link::LiveRef(*one);
-                }
-            }
+            [one] => return self.ref_link(*one),
             many => return Link::AmbiguousRef(many.to_vec()),
+        }
+        let line = self.forms.line_of(tag);
+        if !line.is_empty() {
+            return Link::ReleaseLine(line.to_vec());
+        }
+        if let Some(n) = self
+            .config
+            .templates
+            .iter()
+            .find_map(|t| t.match_pull_request(tag))
+        {
+            return self.pull_link(n);
         }
         if let Some(link) = self.by_templates(tag) {
             return link;
         }
         self.by_labels(graph, tag, node)
+    }
+
+    fn ref_link(&self, r: u32) -> Link<'a> {
+        match self.states[r as usize] {
+            RefState::Selected => Link::LiveRef(r),
+            RefState::NotSelected => Link::NotSelected(r),
+            RefState::PullUnknown(n) => Link::PullUnknown(n),
+        }
+    }
+
+    /// A pull request that is not among the refs: open but not in the clone, closed, or
+    /// unknown.
+    fn pull_link(&self, n: u64) -> Link<'a> {
+        match self.pulls {
+            PullView::Known(open) if open.contains(&n) => Link::PullUnseen(n),
+            PullView::Known(_) => Link::PullClosed(n),
+            PullView::Unknown => Link::PullUnknown(n),
+        }
     }
 
     fn by_templates(&self, tag: &str) -> Option<Link<'a>> {
@@ -246,8 +318,14 @@ impl<'a> Linker<'a> {
             Err(m) => return Link::Missing(m),
             Ok((_, LabelValue::One(value))) => {
                 let named = NamedRef::parse(&value);
-                if !self.exists(&named) && self.is_form_of(tag, &named) {
-                    return Link::DeadRef(named);
+                if self.is_form_of(tag, &named) {
+                    match named.kind {
+                        Some(RefKind::PullRequest(n)) if !self.pull_in_refs(n) => {
+                            return self.pull_link(n);
+                        }
+                        _ if !self.exists(&named) => return Link::DeadRef(named),
+                        _ => {}
+                    }
                 }
             }
             Ok(_) => {}
@@ -272,15 +350,18 @@ impl<'a> Linker<'a> {
         }
     }
 
+    fn pull_in_refs(&self, n: u64) -> bool {
+        self.refs.iter().any(|r| r.kind == RefKind::PullRequest(n))
+    }
+
     fn exists(&self, named: &NamedRef) -> bool {
-        self.git.refs.iter().any(|r| {
+        self.refs.iter().any(|r| {
             r.name == named.name
                 && match named.kind {
                     Some(k) => r.kind == k,
                     None => matches!(r.kind, RefKind::Branch | RefKind::Tag),
                 }
-        }) || matches!(named.kind, Some(RefKind::PullRequest(n))
-            if self.git.refs.iter().any(|r| r.kind == RefKind::PullRequest(n)))
+        })
     }
 
     fn is_form_of(&self, tag: &str, named: &NamedRef) -> bool {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
+use super::graph::Node;
 use super::testkit::*;
 use super::walk;
 use super::*;
@@ -427,7 +428,7 @@ proptest! {
         loop {
             let scans = vec![w.scan.clone()];
             let needed = configs_needed(&PlanInput {
-                scans: &scans, git: &w.git, config: &w.config, now: now(),
+                scans: &scans, git: &w.git, config: &w.config, pulls: &offline(), now: now(),
             });
             if needed.is_empty() {
                 break;
@@ -450,41 +451,67 @@ proptest! {
     }
 
     #[test]
-    fn bounded_walk_matches_a_full_walk(spec in spec(), marks in prop::collection::vec(any::<bool>(), 50)) {
+    fn bounded_walk_matches_a_full_walk(
+        spec in spec(),
+        marks in prop::collection::vec(prop::option::of(0u32..12), 50),
+    ) {
         let w = build(&spec);
         let git = &w.git;
         let n = git.commits.len();
-        let has_image: Vec<bool> = (0..n).map(|i| marks[i % marks.len()]).collect();
+        // Few digests over many commits: images are reused by later commits, as docs-only
+        // commits reuse an image.
+        let nodes = 12usize;
+        let pairs: Vec<(u32, Node)> = (0..n as u32)
+            .filter_map(|c| marks[c as usize % marks.len()].map(|d| (c, d)))
+            .collect();
+        let images = walk::CommitImages::new(n, pairs.clone());
         let now_s = now().timestamp();
-        let selection = walk::select(&git.refs, &w.config.policies, now_s);
+        let eligible = vec![true; git.refs.len()];
+        let branches = vec![None; git.refs.len()];
+        let selection = walk::select(&git.refs, &eligible, &branches, &w.config.policies, now_s);
+        let limits: Vec<Option<Limit>> = selection.iter().map(|s| s.map(|s| s.images)).collect();
         let order = walk::parents_first(&git.commits);
         prop_assert_eq!(order.len(), n);
-        let fast = walk::keep_set(git, &selection, &order, &has_image, now_s);
+        let fast = walk::keep_set(&git.commits, &git.refs, &limits, &order, &images, nodes, now_s);
 
-        let mut slow: Vec<Option<walk::KeptBy>> = vec![None; n];
-        for (ri, (r, sel)) in git.refs.iter().zip(&selection).enumerate() {
-            let Some(sel) = sel else { continue };
-            let mut ancestors = vec![r.tip];
+        // The definition: every image commit the ref reaches, newest first (equal dates by
+        // index); each digest grouped under the first (newest) commit that carries it; groups
+        // ranked in that order and admitted by rank and their own commit's age.
+        let mut slow: Vec<Option<walk::KeptBy>> = vec![None; nodes];
+        for (ri, (r, limit)) in git.refs.iter().zip(&limits).enumerate() {
+            let Some(limit) = limit else { continue };
+            let mut reached = vec![r.tip];
             if r.kind != crate::git::RefKind::Tag {
                 let mut seen = HashSet::from([r.tip]);
                 let mut k = 0;
-                while k < ancestors.len() {
-                    for &p in git.commits.parents(ancestors[k]) {
+                while k < reached.len() {
+                    for &p in git.commits.parents(reached[k]) {
                         if seen.insert(p) {
-                            ancestors.push(p);
+                            reached.push(p);
                         }
                     }
                     k += 1;
                 }
             }
-            let mut images: Vec<u32> =
-                ancestors.into_iter().filter(|&c| has_image[c as usize]).collect();
-            images.sort_by_key(|&c| std::cmp::Reverse((git.commits.time(c), c)));
-            for (rank, c) in images.into_iter().enumerate() {
-                if !sel.images.admits(rank + 1, now_s - git.commits.time(c)) {
+            reached.sort_by_key(|&c| (std::cmp::Reverse(git.commits.time(c)), c));
+            let mut grouped = HashSet::new();
+            let mut rank = 0u32;
+            for c in reached {
+                let fresh: Vec<Node> = pairs
+                    .iter()
+                    .filter(|&&(pc, d)| pc == c && grouped.insert(d))
+                    .map(|&(_, d)| d)
+                    .collect();
+                if fresh.is_empty() {
+                    continue;
+                }
+                if !limit.admits(rank as usize + 1, now_s - git.commits.time(c)) {
                     break;
                 }
-                slow[c as usize].get_or_insert(walk::KeptBy { git_ref: ri as u32, rank: rank as u32 + 1 });
+                rank += 1;
+                for d in fresh {
+                    slow[d as usize].get_or_insert(walk::KeptBy { git_ref: ri as u32, rank, commit: c });
+                }
             }
         }
         prop_assert_eq!(fast, slow);

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, TimeZone, Utc};
 use sha2::{Digest as _, Sha256};
 
-use super::{Decision, How, ManifestFacts, Plan, PlanInput, RepoScan, ScannedTag};
+use super::{Decision, How, ManifestFacts, Plan, PlanInput, PullRequests, RepoScan, ScannedTag};
 use crate::git::facts::CommitGraphBuilder;
 use crate::git::{CommitId, GitFacts, GitRef, RefKind};
 use crate::policy::CleanupConfig;
@@ -217,13 +217,47 @@ pub fn sha7(name: &str) -> String {
 
 /// Runs the planner on one repository.
 pub fn plan_one(git: &GitFacts, config: &CleanupConfig, scan: &RepoScan) -> Plan {
+    plan_with(git, config, scan, &offline())
+}
+
+/// Runs the planner on one repository with what the forge said.
+pub fn plan_with(
+    git: &GitFacts,
+    config: &CleanupConfig,
+    scan: &RepoScan,
+    pulls: &PullRequests,
+) -> Plan {
     let scans = vec![scan.clone()];
     super::plan(&PlanInput {
         scans: &scans,
         git,
         config,
+        pulls,
         now: now(),
     })
+}
+
+/// No forge access, every pull-request ref in the clone.
+pub fn offline() -> PullRequests {
+    PullRequests::Unknown {
+        hint: "set BERTH_GITHUB_TOKEN".into(),
+        refs_complete: true,
+    }
+}
+
+/// The forge lists these open pull requests `(number, head commit name, branch)`.
+pub fn forge(open: &[(u64, &str, &str)]) -> PullRequests {
+    PullRequests::Known {
+        forge: "GitHub".into(),
+        open: open
+            .iter()
+            .map(|&(number, head, branch)| super::OpenPull {
+                number,
+                head: cid(head),
+                branch: branch.into(),
+            })
+            .collect(),
+    }
 }
 
 /// tag → (keep?, how, reason text) of a one-repo plan.

@@ -170,7 +170,13 @@ fn every_link_kind_has_its_reason() {
         name: "broken".into(),
         digest: Err("manifest unknown".into()),
     });
-    let d = decisions(&plan_one(&git, &cfg, &s.0));
+    let offline = decisions(&plan_one(&git, &cfg, &s.0));
+    assert_eq!(
+        reason(&offline, "pr-7"),
+        "kept: tag of pull request #7, whose state (open or closed) berth cannot know: set \
+         BERTH_GITHUB_TOKEN"
+    );
+    let d = decisions(&plan_with(&git, &cfg, &s.0, &forge(&[(7, "m2", "feat")])));
     assert_eq!(reason(&d, "latest"), "kept: matches keep.tags `latest`");
     assert_eq!(reason(&d, "main"), "kept: tag of live branch main");
     assert_eq!(reason(&d, "v2.0.0"), "kept: tag of live git tag v2.0.0");
@@ -419,6 +425,7 @@ fn configs_needed_asks_for_labels_then_build_times() {
             scans,
             git: &git,
             config: &cfg,
+            pulls: &offline(),
             now: now(),
         })
     };
@@ -447,6 +454,7 @@ fn configs_needed_asks_for_labels_then_build_times() {
         scans: &scans,
         git: &git,
         config: &cfg,
+        pulls: &offline(),
         now: now(),
     });
     let d = decisions(&plan);

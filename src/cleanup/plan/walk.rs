@@ -1,15 +1,24 @@
-//! Which refs the keep policies select, and which commits' images they keep.
+//! Which refs the keep policies select, and which images they keep.
 //!
-//! Selection follows werf (docs/werf-behaviour.md §4.4): per policy, the refs whose name
-//! matches, limited by ref date (`limit`); a later policy overwrites an earlier one for the
-//! same ref. The keep set is then found by one bounded walk per selected ref: newest commit
-//! first (a heap on committer date), only into commits that have an image at or below them
-//! (precomputed once per repository), and stopping as soon as `images_per_reference` cannot
-//! admit anything older. Git tags look at their own commit only.
+//! Selection follows werf (docs/werf-behaviour.md §4.4): per policy, the refs of its kind
+//! whose name matches, limited by ref date (`limit`); a later policy overwrites an earlier one
+//! for the same ref.
+//!
+//! Keeping counts **images**, as werf does: each image (a digest) is grouped under the newest
+//! reached commit that carries it, so a digest reused by later commits counts once, and the
+//! images whose newest commit is the same form one group. Groups are ranked by their commit's
+//! committer date, newest first, and `images_per_reference` admits each by its rank and its own
+//! commit's date. Dates need not decrease along history (rebases, cherry-picks, clock skew), so
+//! the walk does not stop at the first old commit: it visits commits best-first by the newest
+//! image date anywhere below them (precomputed once), and hands image commits to the ranking
+//! in exact date order. It stops once the limit can admit nothing more. Git tags look at their
+//! own commit only.
 
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::git::{CommitGraph, GitFacts, GitRef, RefKind};
+use super::graph::Node;
+use crate::git::{CommitGraph, GitRef, RefKind};
 use crate::policy::{Limit, Policy, RefSelectorKind};
 
 /// The policy that selected a ref, and how many of its images to keep.
@@ -21,19 +30,32 @@ pub(super) struct Selected {
     pub(super) images: Limit,
 }
 
-/// Per ref (same order as `refs`): the policy that selects it, if any.
-pub(super) fn select(refs: &[GitRef], policies: &[Policy], now: i64) -> Vec<Option<Selected>> {
+/// Per ref (same order as `refs`): the policy that selects it, if any. `eligible[i]` is false
+/// for refs no policy may select (pull requests whose state is unknown); `pr_branch[i]` is the
+/// source branch of a pull request, which `pull_request:` selectors match besides its number.
+pub(super) fn select(
+    refs: &[GitRef],
+    eligible: &[bool],
+    pr_branch: &[Option<String>],
+    policies: &[Policy],
+    now: i64,
+) -> Vec<Option<Selected>> {
     let mut out = vec![None; refs.len()];
     for (pi, p) in policies.iter().enumerate() {
         let mut matching: Vec<usize> = refs
             .iter()
             .enumerate()
-            .filter(|(_, r)| {
-                let kind_fits = match r.kind {
-                    RefKind::Branch | RefKind::PullRequest(_) => p.kind == RefSelectorKind::Branch,
-                    RefKind::Tag => p.kind == RefSelectorKind::Tag,
-                };
-                kind_fits && p.pattern.matches(&r.name)
+            .filter(|&(i, r)| {
+                eligible[i]
+                    && match r.kind {
+                        RefKind::Branch => p.kind == RefSelectorKind::Branch,
+                        RefKind::Tag => p.kind == RefSelectorKind::Tag,
+                        RefKind::PullRequest(_) => p.kind == RefSelectorKind::PullRequest,
+                    }
+                    && (p.pattern.matches(&r.name)
+                        || pr_branch[i]
+                            .as_deref()
+                            .is_some_and(|b| p.pattern.matches(b)))
             })
             .map(|(i, _)| i)
             .collect();
@@ -88,75 +110,152 @@ pub(super) fn parents_first(graph: &CommitGraph) -> Vec<u32> {
     order
 }
 
-/// Why a commit's images are kept: the ref whose walk reached it, and its 1-based rank among
-/// that ref's image commits.
+/// The images (digest nodes) each commit carries: the digests of the tags and labels that
+/// name it. Commit `c` carries `list[start[c]..start[c + 1]]`.
+#[derive(Debug, Clone, Default)]
+pub(super) struct CommitImages {
+    start: Vec<u32>,
+    list: Vec<Node>,
+}
+
+impl CommitImages {
+    /// From `(commit, image)` pairs in any order, for `commits` commits.
+    pub(super) fn new(commits: usize, mut pairs: Vec<(u32, Node)>) -> CommitImages {
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut start = Vec::with_capacity(commits + 1);
+        let mut k = 0;
+        for c in 0..commits as u32 {
+            start.push(k as u32);
+            while k < pairs.len() && pairs[k].0 == c {
+                k += 1;
+            }
+        }
+        start.push(k as u32);
+        CommitImages {
+            start,
+            list: pairs.into_iter().map(|(_, n)| n).collect(),
+        }
+    }
+
+    pub(super) fn of(&self, c: u32) -> &[Node] {
+        let c = c as usize;
+        match (self.start.get(c), self.start.get(c + 1)) {
+            (Some(&from), Some(&to)) => &self.list[from as usize..to as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// Why an image is kept: the ref whose policy kept it, its 1-based group rank among that
+/// ref's images, and the commit it was grouped under (its newest commit the ref reaches).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct KeptBy {
     pub(super) git_ref: u32,
     pub(super) rank: u32,
+    pub(super) commit: u32,
 }
 
-/// For every commit: kept by which ref, if any. `has_image[c]` says commit `c` has images in
-/// this repository; `order` comes from [`parents_first`].
+/// For every image node (`nodes` of them): kept by which ref, if any. `limits[r]` is the
+/// `images_per_reference` of ref `r` when it is walked, `None` when it is not. The first ref
+/// (in ref order) whose limit admits an image is credited with it.
 pub(super) fn keep_set(
-    git: &GitFacts,
-    selection: &[Option<Selected>],
+    graph: &CommitGraph,
+    refs: &[GitRef],
+    limits: &[Option<Limit>],
     order: &[u32],
-    has_image: &[bool],
+    images: &CommitImages,
+    nodes: usize,
     now: i64,
 ) -> Vec<Option<KeptBy>> {
-    let graph = &git.commits;
     let n = graph.len();
-    let mut kept: Vec<Option<KeptBy>> = vec![None; n];
-    // reach[c]: c or an ancestor has an image; walks never enter commits without.
-    let mut reach = vec![false; n];
+    let mut kept: Vec<Option<KeptBy>> = vec![None; nodes];
+    // newest[c]: the newest committer date of an image commit at or below c; walks never
+    // enter commits with none, and visit the others best-first by it.
+    let mut newest: Vec<Option<i64>> = vec![None; n];
     for &c in order {
-        let c = c as usize;
-        reach[c] = has_image[c] || graph.parents(c as u32).iter().any(|&p| reach[p as usize]);
+        let own = (!images.of(c).is_empty()).then(|| graph.time(c));
+        newest[c as usize] = graph
+            .parents(c)
+            .iter()
+            .map(|&p| newest[p as usize])
+            .fold(own, Option::max);
     }
-    // A visit stamp per commit instead of a fresh visited set per walk.
-    let mut stamp = vec![0u32; n];
-    let mut heap: BinaryHeap<(i64, u32)> = BinaryHeap::new();
-    for (ri, (r, sel)) in git.refs.iter().zip(selection).enumerate() {
-        let Some(sel) = sel else { continue };
-        if sel.images.last == Some(0) || (r.tip as usize) >= n {
-            continue;
-        }
-        let mut record = |c: u32, rank: usize| {
-            kept[c as usize].get_or_insert(KeptBy {
-                git_ref: ri as u32,
-                rank: rank as u32,
-            });
-        };
-        if r.kind == RefKind::Tag {
-            // A git tag is scanned at depth 1: its own commit.
-            if has_image[r.tip as usize] && sel.images.admits(1, now - graph.time(r.tip)) {
-                record(r.tip, 1);
-            }
+    // Visit stamps per commit and per image instead of fresh sets per walk.
+    let mut visited = vec![0u32; n];
+    let mut seen = vec![0u32; nodes];
+    let mut frontier: BinaryHeap<(i64, u32)> = BinaryHeap::new();
+    let mut ready: BinaryHeap<(i64, Reverse<u32>)> = BinaryHeap::new();
+    for (ri, (r, limit)) in refs.iter().zip(limits).enumerate() {
+        let Some(limit) = limit else { continue };
+        if limit.last == Some(0) || (r.tip as usize) >= n {
             continue;
         }
         let walk = ri as u32 + 1;
-        heap.clear();
-        if reach[r.tip as usize] {
-            stamp[r.tip as usize] = walk;
-            heap.push((graph.time(r.tip), r.tip));
+        let mut groups = 0usize;
+        // One image commit, in date order: its images not seen yet form the next group.
+        let mut take = |c: u32, kept: &mut [Option<KeptBy>], seen: &mut [u32]| -> bool {
+            let age = now - graph.time(c);
+            let fresh: Vec<Node> = images
+                .of(c)
+                .iter()
+                .copied()
+                .filter(|&m| std::mem::replace(&mut seen[m as usize], walk) != walk)
+                .collect();
+            if fresh.is_empty() {
+                // No new group, but if even the next one could not be admitted, stop.
+                return limit.admits(groups + 1, age);
+            }
+            if !limit.admits(groups + 1, age) {
+                return false;
+            }
+            groups += 1;
+            for m in fresh {
+                kept[m as usize].get_or_insert(KeptBy {
+                    git_ref: ri as u32,
+                    rank: groups as u32,
+                    commit: c,
+                });
+            }
+            true
+        };
+        if r.kind == RefKind::Tag {
+            // A git tag is scanned at depth 1: its own commit.
+            take(r.tip, &mut kept, &mut seen);
+            continue;
         }
-        let mut found = 0usize;
-        while let Some((time, c)) = heap.pop() {
-            let age = now - time;
-            if has_image[c as usize] {
-                if !sel.images.admits(found + 1, age) {
+        frontier.clear();
+        ready.clear();
+        if let Some(bound) = newest[r.tip as usize] {
+            visited[r.tip as usize] = walk;
+            frontier.push((bound, r.tip));
+        }
+        loop {
+            // An image commit is next in date order once nothing left to visit can hold one as
+            // new or newer (equal dates go by commit index, so the order is total).
+            let ready_first = match (ready.peek(), frontier.peek()) {
+                (Some(&(t, _)), Some(&(bound, _))) => t > bound,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            if ready_first {
+                let (_, Reverse(c)) = ready.pop().expect("peeked");
+                if !take(c, &mut kept, &mut seen) {
                     break;
                 }
-                found += 1;
-                record(c, found);
-            } else if !sel.images.admits(found + 1, age) {
-                break;
+                continue;
+            }
+            let (_, c) = frontier.pop().expect("peeked");
+            if !images.of(c).is_empty() {
+                ready.push((graph.time(c), Reverse(c)));
             }
             for &p in graph.parents(c) {
-                if reach[p as usize] && stamp[p as usize] != walk {
-                    stamp[p as usize] = walk;
-                    heap.push((graph.time(p), p));
+                if let Some(bound) = newest[p as usize] {
+                    if visited[p as usize] != walk {
+                        visited[p as usize] = walk;
+                        frontier.push((bound, p));
+                    }
                 }
             }
         }
