@@ -130,6 +130,7 @@ pub fn resolve(
             git_dir: args.git_dir.clone(),
             remote: args.remote.clone(),
             trust: args.trust_repo,
+            check_remote: !args.no_remote_check,
         },
         fetch: args.fetch.unwrap_or(in_ci),
         mode,
