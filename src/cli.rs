@@ -107,7 +107,8 @@ pub struct CleanupArgs {
     pub remote: String,
     /// When the clone differs from the remote (`git ls-remote`) or is shallow, run `git fetch
     /// --prune --prune-tags [--unshallow]` (with the remote's pull/merge request heads) instead
-    /// of refusing (default: on in CI).
+    /// of refusing (default: on in any CI berth detects: CI, GITHUB_ACTIONS, GITLAB_CI,
+    /// JENKINS_URL).
     #[arg(long, env = "BERTH_FETCH", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub fetch: Option<bool>,
     /// Judge the clone as it is, without comparing its branches and tags with the remote's
