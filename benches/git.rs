@@ -217,7 +217,7 @@ fn measure(repo: &Path, runs: usize, linked: usize, planner_tags: usize) {
     let options = GitOptions {
         git_dir: Some(repo.to_path_buf()),
         remote: "origin".into(),
-        trust: false,
+        ..GitOptions::default()
     };
     // Warm the page cache for both before timing either.
     let git_count: usize = git(Some(repo), &["rev-list", "--all", "--count"])

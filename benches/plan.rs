@@ -117,6 +117,7 @@ fn build(now: i64) -> (GitFacts, RepoScan) {
         refs,
         commits,
         shallow: false,
+        ..Default::default()
     };
 
     // Two tags per linked commit (sha-{sha7} and main-{sha7}), each on its own image.

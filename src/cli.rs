@@ -105,9 +105,17 @@ pub struct CleanupArgs {
     /// The remote whose branches are the live branches.
     #[arg(long, env = "BERTH_REMOTE", default_value = "origin")]
     pub remote: String,
-    /// Run `git fetch --prune --prune-tags [--unshallow]` first (default: on in CI).
+    /// When the clone differs from the remote (`git ls-remote`) or is shallow, run `git fetch
+    /// --prune --prune-tags [--unshallow]` (with the remote's pull/merge request heads) instead
+    /// of refusing (default: on in any CI berth detects: CI, GITHUB_ACTIONS, GITLAB_CI,
+    /// JENKINS_URL).
     #[arg(long, env = "BERTH_FETCH", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub fetch: Option<bool>,
+    /// Judge the clone as it is, without comparing its branches and tags with the remote's
+    /// (for a remote this job cannot reach). A branch or tag missing from the clone then loses
+    /// its images; the report says the remote was not checked.
+    #[arg(long, env = "BERTH_NO_REMOTE_CHECK")]
+    pub no_remote_check: bool,
     /// Trust a repository owned by another user (CI containers) without `git config safe.directory`.
     #[arg(long, env = "BERTH_TRUST_REPO")]
     pub trust_repo: bool,

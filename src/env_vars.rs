@@ -13,10 +13,12 @@ pub const HOME: &str = "HOME";
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
 /// Log filter in `tracing_subscriber` syntax; overrides `-v`.
 pub const RUST_LOG: &str = "RUST_LOG";
-/// Set by most CI systems; turns on CI behaviour (fetch by default, periodic progress lines).
+/// Set by most CI systems; turns on CI behaviour (fetch by default, periodic progress lines),
+/// as do the marker variables of the CI systems berth detects (`GITHUB_ACTIONS`, `GITLAB_CI`,
+/// `JENKINS_URL`), which also turn it on where `CI` is not set.
 pub const CI: &str = "CI";
 
-/// `true` inside GitHub Actions.
+/// `true` inside GitHub Actions; turns on CI behaviour like `CI`.
 pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
 /// File that collects `KEY=value` lines for later steps of a GitHub Actions job.
 pub const GITHUB_ENV: &str = "GITHUB_ENV";
@@ -24,9 +26,9 @@ pub const GITHUB_ENV: &str = "GITHUB_ENV";
 pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
 /// File whose markdown GitHub shows on the run's summary page.
 pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
-/// `true` inside GitLab CI.
+/// `true` inside GitLab CI; turns on CI behaviour like `CI`.
 pub const GITLAB_CI: &str = "GITLAB_CI";
-/// Set inside Jenkins jobs.
+/// Set inside Jenkins jobs (which do not set `CI`); turns on CI behaviour like `CI`.
 pub const JENKINS_URL: &str = "JENKINS_URL";
 
 /// Registry repository that berth pushes to / cleans (exported by `ci-env`).

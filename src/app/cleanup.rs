@@ -267,24 +267,23 @@ fn open_repos(connector: &Connector, names: &[String]) -> anyhow::Result<Vec<Arc
         .collect()
 }
 
-/// Opens the repository, fetches when asked, refuses a shallow clone, reads the facts.
+/// Opens the repository, makes sure it has the remote's whole truth (fetching when allowed),
+/// reads the facts.
 async fn git_facts(settings: &CleanupSettings) -> anyhow::Result<GitFacts> {
     let options = settings.git.clone();
     let fetch = settings.fetch;
     let result = tokio::task::spawn_blocking(move || -> Result<GitFacts, git::Error> {
         let repo = git::open(&options)?;
-        if fetch {
-            repo.fetch()?;
-        }
-        repo.require_complete()?;
-        repo.facts()
+        let completeness = repo.ensure_complete(fetch)?;
+        Ok(repo.facts()?.with_completeness(completeness))
     })
     .await
     .context("the git reader stopped")?;
     result.map_err(|e| {
-        let status = match e {
-            git::Error::Shallow { .. } | git::Error::Untrusted { .. } => ExitStatus::Refused,
-            _ => ExitStatus::Error,
+        let status = if e.is_refusal() {
+            ExitStatus::Refused
+        } else {
+            ExitStatus::Error
         };
         Failure::new(status, e).into()
     })

@@ -58,6 +58,7 @@ pub async fn run(_global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitSta
             git_dir: Some(world.git.clone()),
             remote: "origin".into(),
             trust: false,
+            check_remote: true,
         },
         fetch: false,
         mode,

@@ -85,14 +85,79 @@ pub struct GitRef {
 }
 
 /// Everything the planner needs to know about the repository.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct GitFacts {
     /// The live refs.
     pub refs: Vec<GitRef>,
-    /// Every commit reachable from the refs.
+    /// Every commit reachable from the refs (and from the extra tips the facts were read with).
     pub commits: CommitGraph,
     /// The clone is shallow (history incomplete): nothing may be judged from it.
     pub shallow: bool,
+    /// Whether the branches and tags were checked against the remote's.
+    pub remote: RemoteState,
+    /// Every pull/merge request head the remote lists (`refs/pull/N/head`,
+    /// `refs/merge-requests/N/head`) is in the clone at the same commit. When false, a pull
+    /// request's commits may be missing from [`GitFacts::commits`]: not reaching a commit
+    /// through a pull request proves nothing then.
+    pub pull_refs_complete: bool,
+}
+
+impl Default for GitFacts {
+    /// No refs, and the state of a repository without a remote: what it has is all there is.
+    fn default() -> Self {
+        GitFacts {
+            refs: Vec::new(),
+            commits: CommitGraph::default(),
+            shallow: false,
+            remote: RemoteState::NoRemote,
+            pull_refs_complete: true,
+        }
+    }
+}
+
+impl GitFacts {
+    /// These facts with the result of [`crate::git::Repo::ensure_complete`], read before them.
+    pub fn with_completeness(self, completeness: Completeness) -> GitFacts {
+        GitFacts {
+            remote: completeness.remote,
+            pull_refs_complete: completeness.pull_refs_complete,
+            ..self
+        }
+    }
+}
+
+/// What berth knows about the remote's branches and tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum RemoteState {
+    /// `git ls-remote` listed the remote's refs and the clone has every branch and tag at the
+    /// same object, and no branch or tag the remote has dropped.
+    Verified {
+        /// The remote's name (`--remote`).
+        name: String,
+        /// Its fetch URL, user and password masked.
+        url: String,
+        /// berth fetched to get there.
+        fetched: bool,
+    },
+    /// The repository has no remote of that name: its local branches and tags are judged as
+    /// they are.
+    NoRemote,
+    /// The remote exists but was not compared (`--no-remote-check`): the clone is judged as
+    /// it is, even if it lacks branches or tags the remote has.
+    Unchecked {
+        /// The remote's name.
+        name: String,
+    },
+}
+
+/// The outcome of [`crate::git::Repo::ensure_complete`], for [`GitFacts::with_completeness`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completeness {
+    /// See [`GitFacts::remote`].
+    pub remote: RemoteState,
+    /// See [`GitFacts::pull_refs_complete`].
+    pub pull_refs_complete: bool,
 }
 
 /// The answer to a short-SHA lookup.

@@ -94,7 +94,7 @@ pub(crate) fn walk(repo: &gix::Repository, tips: &[ObjectId]) -> Result<CommitGr
             .try_find(&id, &mut buf)
             .map_err(|e| Error::read(git_dir, format!("commit {id}"), e))?
         else {
-            // Only a damaged repository lacks a reachable commit; it is left out.
+            // A damaged repository, or an extra tip the clone never fetched: left out.
             tracing::debug!(commit = %id, "commit object missing; left out of the history");
             continue;
         };

@@ -1,5 +1,12 @@
-//! Git adapter: opens the repository, reads refs, fetches, detects shallow clones, and walks
-//! history once into [`GitFacts`]. gix types never leave this module.
+//! Git adapter: opens the repository, checks it against its remote, fetches, reads refs, and
+//! walks history once into [`GitFacts`]. gix types never leave this module.
+//!
+//! Completeness ([`Repo::ensure_complete`], DESIGN §2): a missing branch or tag deletes the
+//! images it needs, so before anything is judged the refs berth reads are compared with the
+//! remote's (`git ls-remote`, one round trip); a clone that differs is fetched or refused.
+//! The branches are the remote-tracking branches of `--remote` in a clone, `refs/heads/*` in
+//! a bare or mirror clone (which has no remote-tracking refs), and the local branches of a
+//! repository without that remote, which is judged as it is.
 //!
 //! Must not import `registry`, `ci`, `cleanup`, `app` or `cli`.
 //!
@@ -16,12 +23,14 @@ pub mod facts;
 mod fetch;
 pub mod history;
 mod refs;
+mod remote;
 
 use std::path::{Path, PathBuf};
 
 pub use error::Error;
 pub use facts::{
-    CommitGraph, CommitGraphBuilder, CommitId, GitFacts, GitRef, PrefixMatch, RefKind,
+    CommitGraph, CommitGraphBuilder, CommitId, Completeness, GitFacts, GitRef, PrefixMatch,
+    RefKind, RemoteState,
 };
 
 use refs::BranchSource;
@@ -40,6 +49,8 @@ pub struct GitOptions {
     pub remote: String,
     /// `--trust-repo`: treat a repository owned by another user as trusted.
     pub trust: bool,
+    /// Compare the refs with the remote's before judging (off: `--no-remote-check`).
+    pub check_remote: bool,
 }
 
 impl Default for GitOptions {
@@ -48,6 +59,7 @@ impl Default for GitOptions {
             git_dir: None,
             remote: "origin".to_string(),
             trust: false,
+            check_remote: true,
         }
     }
 }
@@ -66,6 +78,7 @@ pub struct Repo {
     remote: String,
     trust: bool,
     trusted: bool,
+    check_remote: bool,
 }
 
 impl std::fmt::Debug for Repo {
@@ -130,14 +143,17 @@ fn open_from(options: &GitOptions, start: PathBuf) -> Result<Repo, Error> {
         remote: options.remote.clone(),
         trust: options.trust,
         trusted,
+        check_remote: options.check_remote,
     })
 }
 
 /// `remote` is configured, or remote-tracking refs of it exist.
 fn has_remote(repo: &gix::Repository, remote: &str) -> bool {
-    if repo.find_remote(remote).is_ok() {
-        return true;
-    }
+    repo.find_remote(remote).is_ok() || has_tracking_refs(repo, remote)
+}
+
+/// Some `refs/remotes/<remote>/*` exists.
+fn has_tracking_refs(repo: &gix::Repository, remote: &str) -> bool {
     let prefix = format!("refs/remotes/{remote}/");
     repo.references()
         .ok()
@@ -148,6 +164,47 @@ fn has_remote(repo: &gix::Repository, remote: &str) -> bool {
                 .map(|mut iter| iter.next().is_some())
         })
         .unwrap_or(false)
+}
+
+/// Where the live branches of a repository are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// A clone of the remote: its remote-tracking branches.
+    Tracking,
+    /// A bare or mirror clone of the remote: `refs/heads/*` are the remote's branches.
+    Mirror,
+    /// No such remote: the local branches, judged as they are.
+    Local,
+}
+
+impl Layout {
+    fn of(repo: &gix::Repository, remote: &str) -> Layout {
+        if !has_remote(repo, remote) {
+            return Layout::Local;
+        }
+        let mirror = repo.find_remote(remote).is_ok_and(|r| {
+            let key = format!("remote.{remote}.mirror");
+            repo.config_snapshot().boolean(key.as_str()) == Some(true)
+                || r.refspecs(gix::remote::Direction::Fetch)
+                    .iter()
+                    .any(|spec| spec.to_ref().to_bstring() == "+refs/*:refs/*")
+        });
+        // `git clone --bare` configures no fetch refspec at all, and a repository of another
+        // owner is read without its config: a bare repository without remote-tracking refs
+        // keeps the remote's branches as its own.
+        if mirror || (repo.is_bare() && !has_tracking_refs(repo, remote)) {
+            Layout::Mirror
+        } else {
+            Layout::Tracking
+        }
+    }
+
+    fn source(self, remote: &str) -> BranchSource<'_> {
+        match self {
+            Layout::Tracking => BranchSource::Remote(remote),
+            Layout::Mirror | Layout::Local => BranchSource::Local,
+        }
+    }
 }
 
 /// The gix options for `trust`.
@@ -202,12 +259,114 @@ impl Repo {
 
     /// `git fetch --prune --prune-tags [--unshallow] <remote>
     /// +refs/heads/*:refs/remotes/<remote>/* +refs/tags/*:refs/tags/*` through the git CLI
-    /// (`--unshallow` when the clone is shallow); git's stderr is in the error on failure.
+    /// (`--unshallow` when the clone is shallow; branches into `refs/heads/*` in a bare or
+    /// mirror clone); git's stderr is in the error on failure.
     pub fn fetch(&self) -> Result<(), Error> {
+        let layout = Layout::of(&self.handle()?, &self.remote);
+        self.fetch_spec(&self.spec(layout, Vec::new()))
+    }
+
+    fn spec(&self, layout: Layout, reviews: Vec<&'static str>) -> fetch::FetchSpec<'_> {
+        fetch::FetchSpec {
+            remote: &self.remote,
+            unshallow: self.is_shallow(),
+            into_heads: layout == Layout::Mirror,
+            reviews,
+        }
+    }
+
+    fn fetch_spec(&self, spec: &fetch::FetchSpec<'_>) -> Result<(), Error> {
         if !self.trusted {
             return Err(Error::untrusted(self.dir.clone()));
         }
-        fetch::run(&self.dir, &self.remote, self.is_shallow(), self.trust)
+        fetch::run(&self.dir, spec, self.trust)
+    }
+
+    /// Makes sure the clone has the remote's whole truth before anything is judged: lists the
+    /// remote's refs (`git ls-remote`), and when the branches or tags differ, or the clone is
+    /// shallow, fetches (`fetch`: heads, tags, and the pull/merge request heads the remote
+    /// has) and compares again, or refuses with [`Error::Incomplete`] / [`Error::Shallow`]
+    /// and the command that fixes it. Missing pull request heads refuse nothing: they come
+    /// back as `pull_refs_complete: false`. Without the remote, or with the check off
+    /// ([`GitOptions::check_remote`]), the clone is taken as it is (a shallow one is still
+    /// refused).
+    pub fn ensure_complete(&self, fetch: bool) -> Result<Completeness, Error> {
+        let repo = self.handle()?;
+        let layout = Layout::of(&repo, &self.remote);
+        if layout == Layout::Local {
+            tracing::info!(
+                remote = %self.remote,
+                "no such remote: judging the local branches and tags as they are"
+            );
+            self.require_complete()?;
+            return Ok(Completeness {
+                remote: RemoteState::NoRemote,
+                pull_refs_complete: true,
+            });
+        }
+        let name = self.remote.clone();
+        if !self.check_remote {
+            tracing::warn!(
+                remote = %name,
+                "--no-remote-check: judging the clone without comparing it with its remote"
+            );
+            if fetch {
+                self.fetch()?;
+            }
+            self.require_complete()?;
+            return Ok(Completeness {
+                remote: RemoteState::Unchecked { name },
+                pull_refs_complete: false,
+            });
+        }
+        if !self.trusted {
+            return Err(Error::untrusted(self.dir.clone()));
+        }
+        let url = repo
+            .find_remote(name.as_str())
+            .ok()
+            .and_then(|r| r.url(gix::remote::Direction::Fetch).map(|u| u.to_bstring()))
+            .map_or_else(
+                || "no URL configured".to_string(),
+                |u| remote::mask_userinfo(&u.to_string()),
+            );
+        let listing = fetch::ls_remote(&self.dir, &name, &url, self.trust)?;
+        let mut comparison =
+            remote::compare(&refs::read_ids(&repo, layout.source(&name))?, &listing);
+        let spec = self.spec(layout, listing.review_namespaces());
+        let settled = comparison.differences.is_empty() && !spec.unshallow;
+        let fetched = fetch && !(settled && comparison.reviews_complete);
+        if fetched {
+            self.fetch_spec(&spec)?;
+            // Listed again: pushes that landed between the first listing and the fetch are
+            // in the clone now, and would read as differences against the old listing.
+            let listing = fetch::ls_remote(&self.dir, &name, &url, self.trust)?;
+            comparison = remote::compare(
+                &refs::read_ids(&self.handle()?, layout.source(&name))?,
+                &listing,
+            );
+        }
+        if !comparison.differences.is_empty() {
+            let command = fetch::shown(&fetch::fetch_args(&spec));
+            return Err(Error::incomplete(
+                self.dir.clone(),
+                &name,
+                &comparison.differences,
+                &command,
+                fetched,
+            ));
+        }
+        self.require_complete()?;
+        tracing::debug!(
+            remote = %name,
+            fetched,
+            pull_refs_complete = comparison.reviews_complete,
+            "the clone has every branch and tag of the remote"
+        );
+        Ok(Completeness {
+            remote: RemoteState::Verified { name, url, fetched },
+            pull_refs_complete: comparison.reviews_complete,
+        })
     }
 
     /// The commit HEAD points at, if HEAD is born and points at a commit.
@@ -223,18 +382,30 @@ impl Repo {
 
     /// The live refs and ONE history walk over all their tips, as plain [`GitFacts`]
     /// (`shallow` set when the clone is shallow). Branches are the remote-tracking branches of
-    /// the remote, or the local branches when the repository has no such remote.
+    /// the remote, `refs/heads/*` of a bare or mirror clone, or the local branches when the
+    /// repository has no such remote. Nothing is compared with the remote here: `remote` is
+    /// [`RemoteState::Unchecked`] (or `NoRemote`) until [`GitFacts::with_completeness`].
     pub fn facts(&self) -> Result<GitFacts, Error> {
+        self.facts_with(&[])
+    }
+
+    /// [`Repo::facts`], the walk also starting from `extra_tips`: commits no ref names, such as
+    /// the heads of open pull requests the forge reports, which a clone may have without any
+    /// ref. Tips missing from the object database are skipped (debug log).
+    pub fn facts_with(&self, extra_tips: &[CommitId]) -> Result<GitFacts, Error> {
         let mut repo = self.handle()?;
         repo.object_cache_size_if_unset(OBJECT_CACHE_BYTES);
-        let source = if has_remote(&repo, &self.remote) {
-            BranchSource::Remote(&self.remote)
-        } else {
+        let layout = Layout::of(&repo, &self.remote);
+        if layout == Layout::Local {
             tracing::debug!(remote = %self.remote, "no such remote: local branches are the live branches");
-            BranchSource::Local
-        };
-        let raw = refs::read(&repo, source)?;
+        }
+        let raw = refs::read(&repo, layout.source(&self.remote))?;
         let mut tips: Vec<gix::ObjectId> = raw.iter().map(|r| r.tip).collect();
+        tips.extend(
+            extra_tips
+                .iter()
+                .map(|id| gix::ObjectId::from_bytes_or_panic(&id.0)),
+        );
         tips.sort_unstable();
         tips.dedup();
         let commits = history::walk(&repo, &tips)?;
@@ -259,10 +430,21 @@ impl Repo {
             shallow,
             "git facts read"
         );
+        let (remote, pull_refs_complete) = match layout {
+            Layout::Local => (RemoteState::NoRemote, true),
+            Layout::Tracking | Layout::Mirror => (
+                RemoteState::Unchecked {
+                    name: self.remote.clone(),
+                },
+                false,
+            ),
+        };
         Ok(GitFacts {
             refs,
             commits,
             shallow,
+            remote,
+            pull_refs_complete,
         })
     }
 }

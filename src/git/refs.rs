@@ -7,6 +7,7 @@ use gix::prelude::Find;
 
 use super::error::Error;
 use super::facts::RefKind;
+use super::remote::RefSet;
 
 /// A ref before the history walk: its tip commit is known by id, its date only for annotated
 /// tags (the others take their tip's committer date from the walk).
@@ -58,7 +59,7 @@ pub(crate) fn classify(full: &str, source: BranchSource<'_>) -> Option<(RefKind,
 }
 
 /// The number of `refs/pull/N/head` (GitHub) or `refs/merge-requests/N/head` (GitLab).
-fn pull_request(full: &str) -> Option<u64> {
+pub(crate) fn pull_request(full: &str) -> Option<u64> {
     let rest = full
         .strip_prefix("refs/pull/")
         .or_else(|| full.strip_prefix("refs/merge-requests/"))?;
@@ -127,6 +128,44 @@ pub(crate) fn read(repo: &gix::Repository, source: BranchSource<'_>) -> Result<V
     out.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
     out.dedup_by(|a, b| a.kind == b.kind && a.name == b.name);
     Ok(out)
+}
+
+/// The live refs by the names the remote has for them, at the object each ref names (tags
+/// unpeeled), for the comparison with `git ls-remote`.
+pub(crate) fn read_ids(repo: &gix::Repository, source: BranchSource<'_>) -> Result<RefSet, Error> {
+    let git_dir = repo.git_dir().to_path_buf();
+    let platform = repo
+        .references()
+        .map_err(|e| Error::read(&git_dir, "refs", e))?;
+    let iter = platform
+        .all()
+        .map_err(|e| Error::read(&git_dir, "refs", e))?;
+    let mut set = RefSet::default();
+    for reference in iter {
+        let reference = reference.map_err(|e| Error::read(&git_dir, "refs", e))?;
+        let full = reference.name().as_bstr().to_string();
+        let Some(id) = reference.try_id().map(|id| id.to_string()) else {
+            continue;
+        };
+        match classify(&full, source) {
+            Some((RefKind::Branch, name)) => set.insert(&format!("refs/heads/{name}"), id),
+            Some((RefKind::Tag, _)) => set.insert(&full, id),
+            Some((RefKind::PullRequest(_), _)) => {
+                // `refs/remotes/<remote>/pull/N/head` is the remote's `refs/pull/N/head`.
+                let remote_name = match source {
+                    BranchSource::Remote(r) => full
+                        .strip_prefix("refs/remotes/")
+                        .and_then(|rest| rest.strip_prefix(r))
+                        .and_then(|rest| rest.strip_prefix('/'))
+                        .map(|rest| format!("refs/{rest}")),
+                    BranchSource::Local => None,
+                };
+                set.insert(&remote_name.unwrap_or(full), id);
+            }
+            None => {}
+        }
+    }
+    Ok(set)
 }
 
 fn sort_key(r: &RawRef) -> (u8, u64, &str) {

@@ -2,12 +2,14 @@
 //!
 //! Precedence: flag > env (clap's `env` twins) > file > default. The config file is
 //! `--config FILE`, else `berth.yaml` or `.berth.yaml` in the working directory, else in
-//! `--git-dir`; with none, the defaults of DESIGN §3 apply. `--fetch` defaults to on when
-//! `CI` is set (CI clones are often shallow and their remote-tracking refs stale).
+//! `--git-dir`; with none, the defaults of DESIGN §3 apply. `--fetch` defaults to on in every
+//! CI berth detects ([`in_ci`]): CI clones are often shallow or single-branch, and Jenkins,
+//! for one, sets `JENKINS_URL` but not `CI`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::ci::{self, CiKind, Env};
 pub use crate::cleanup::plan::DEFAULT_MAX_DELETE_RATIO;
 use crate::cli::{CleanupArgs, GlobalArgs, OutputFormat};
 use crate::env_vars;
@@ -121,7 +123,7 @@ pub fn resolve(
         let d = policy::parse_duration(text).map_err(Error::Duration)?;
         config = config.with_built_within(d);
     }
-    let in_ci = env(env_vars::CI).is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
+    let in_ci = in_ci(env);
     let cache_dir = super::cache_dir(env);
     let registry = super::registry_options(global);
     Ok(CleanupSettings {
@@ -130,6 +132,7 @@ pub fn resolve(
             git_dir: args.git_dir.clone(),
             remote: args.remote.clone(),
             trust: args.trust_repo,
+            check_remote: !args.no_remote_check,
         },
         fetch: args.fetch.unwrap_or(in_ci),
         mode,
@@ -154,6 +157,19 @@ pub fn resolve(
             ProgressMode::detect(global.quiet)
         },
     })
+}
+
+/// `CI` is set (and not `false` or `0`), or `ci::detect` recognises a CI system by its
+/// marker variable.
+fn in_ci(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    let markers = [
+        env_vars::GITHUB_ACTIONS,
+        env_vars::GITLAB_CI,
+        env_vars::JENKINS_URL,
+    ];
+    let snapshot = Env::from_pairs(markers.into_iter().filter_map(|k| env(k).map(|v| (k, v))));
+    env(env_vars::CI).is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+        || ci::detect(&snapshot) != CiKind::Generic
 }
 
 /// `--config`, else `berth.yaml` / `.berth.yaml` in `cwd`, else in `--git-dir`.
@@ -219,6 +235,39 @@ mod tests {
             !resolve(&g, &a, &env_of(&[("CI", "1")]), tmp.path())
                 .unwrap()
                 .fetch
+        );
+    }
+
+    #[test]
+    fn every_detected_ci_fetches_by_default_not_only_where_ci_is_set() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (g, a) = parse(&["berth", "cleanup", "--repo", "r"]);
+        let fetch = |pairs: &'static [(&'static str, &'static str)]| {
+            resolve(&g, &a, &env_of(pairs), tmp.path()).unwrap().fetch
+        };
+        assert!(fetch(&[("JENKINS_URL", "https://jenkins.example.com/")]));
+        assert!(fetch(&[("GITLAB_CI", "true")]));
+        assert!(fetch(&[("GITHUB_ACTIONS", "true")]));
+        assert!(!fetch(&[("JENKINS_URL", "")]));
+        assert!(!fetch(&[("CI", "false")]));
+        assert!(!fetch(&[]));
+        let (g, a) = parse(&["berth", "cleanup", "--repo", "r", "--fetch=false"]);
+        assert!(
+            !resolve(
+                &g,
+                &a,
+                &env_of(&[("JENKINS_URL", "https://j/")]),
+                tmp.path()
+            )
+            .unwrap()
+            .fetch
+        );
+        let (g, a) = parse(&["berth", "cleanup", "--repo", "r", "--no-remote-check"]);
+        assert!(
+            !resolve(&g, &a, &env_of(&[]), tmp.path())
+                .unwrap()
+                .git
+                .check_remote
         );
     }
 

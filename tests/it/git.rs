@@ -11,7 +11,7 @@ fn options(dir: &Path) -> GitOptions {
     GitOptions {
         git_dir: Some(dir.to_path_buf()),
         remote: "origin".into(),
-        trust: false,
+        ..GitOptions::default()
     }
 }
 
@@ -203,7 +203,7 @@ fn repository_without_the_remote_uses_local_branches() {
     let repo = git::open(&GitOptions {
         git_dir: Some(s.f.author().to_path_buf()),
         remote: "upstream".into(),
-        trust: false,
+        ..GitOptions::default()
     })
     .unwrap();
     assert!(!repo.has_remote());

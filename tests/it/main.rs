@@ -10,6 +10,8 @@ mod registry;
 mod tags;
 // The git adapter on fixture repositories made with the git CLI.
 mod git;
+// Bare, mirror, single-branch, stale and remote-less clones as `--git-dir`.
+mod clones;
 // `berth cleanup` end to end (real registry + git fixtures, and oci: layouts).
 mod cleanup;
 // `berth ci-env` and `berth login`.

@@ -109,6 +109,7 @@ impl History {
             refs,
             commits,
             shallow: self.shallow,
+            ..Default::default()
         }
     }
 }
