@@ -70,6 +70,7 @@ pub(super) async fn open_pull_requests(
     let target = Target {
         forge: "GitHub",
         what: "repository",
+        items: "pull requests",
         name: repository,
         name_variable: env_vars::GITHUB_REPOSITORY,
         url_variable: env_vars::GITHUB_API_URL,

@@ -25,6 +25,9 @@ use super::{
 use crate::env_vars;
 use crate::secret::Secret;
 
+/// Same-origin redirects followed at most (a moved project answers with one).
+const MAX_REDIRECTS: usize = 5;
+
 #[derive(Deserialize)]
 struct MergeRequestJson {
     iid: u64,
@@ -130,6 +133,19 @@ impl<'a> Client<'a> {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .user_agent(USER_AGENT)
+            // reqwest drops `Authorization` on a redirect to another host, but not GitLab's own
+            // token headers: follow only redirects that stay on the API's origin.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let same_origin = attempt
+                    .previous()
+                    .first()
+                    .is_some_and(|first| first.origin() == attempt.url().origin());
+                if same_origin && attempt.previous().len() <= MAX_REDIRECTS {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
             .build()
             .map_err(|e| Error::Invalid {
                 why: format!(
@@ -154,6 +170,7 @@ impl<'a> Client<'a> {
             target: Target {
                 forge: "GitLab",
                 what: "project",
+                items: "merge requests",
                 name: project,
                 name_variable: "CI_PROJECT_ID (or CI_PROJECT_PATH)",
                 url_variable: env_vars::CI_API_V4_URL,

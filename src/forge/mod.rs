@@ -183,11 +183,13 @@ pub enum Error {
     },
     /// 403: the token is valid but may not read pull requests.
     #[error(
-        "the token from {variable} may not read the pull requests of `{name}` (403 from {url}){detail}; {hint}"
+        "the token from {variable} may not read the {items} of `{name}` (403 from {url}){detail}; {hint}"
     )]
     NoReadAccess {
         /// Where the token came from.
         variable: &'static str,
+        /// `pull requests` or `merge requests`.
+        items: &'static str,
         /// The repository or project.
         name: String,
         /// The URL asked.
@@ -296,6 +298,7 @@ const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
 struct Target<'a> {
     forge: &'static str,
     what: &'static str,
+    items: &'static str,
     name: &'a str,
     name_variable: &'static str,
     url_variable: &'static str,
@@ -327,13 +330,18 @@ impl Target<'_> {
                 url,
                 detail,
             },
-            403 | 429 if spent || status == 429 => Error::RateLimited {
-                forge: self.forge,
-                url,
-                detail,
-            },
+            // A 403 is GitHub's rate limit too: the primary one when the quota is spent, the
+            // secondary one when it asks for a wait.
+            403 | 429 if status == 429 || spent || retry_after(headers).is_some() => {
+                Error::RateLimited {
+                    forge: self.forge,
+                    url,
+                    detail,
+                }
+            }
             403 => Error::NoReadAccess {
                 variable: self.token_variable,
+                items: self.items,
                 name: self.name.to_string(),
                 url,
                 detail,
