@@ -42,3 +42,22 @@ pub const BERTH_REPO_PASSWORD: &str = "BERTH_REPO_PASSWORD";
 pub const BERTH_CI_REGISTRY: &str = "BERTH_CI_REGISTRY";
 /// Password for `berth login` when `--password-stdin` is not given.
 pub const BERTH_PASSWORD: &str = "BERTH_PASSWORD";
+
+/// `owner/name` of the repository a GitHub Actions job runs for; tells berth the forge is GitHub.
+pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
+/// REST API base of the GitHub instance (`https://api.github.com`, GHES `https://<host>/api/v3`).
+pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
+/// The Actions job token; reads pull requests when no `BERTH_GITHUB_TOKEN` is set.
+pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+/// A GitHub token for berth's own API calls (pull-request state); wins over `GITHUB_TOKEN`.
+pub const BERTH_GITHUB_TOKEN: &str = "BERTH_GITHUB_TOKEN";
+/// Numeric id of the GitLab project a job runs for; tells berth the forge is GitLab.
+pub const CI_PROJECT_ID: &str = "CI_PROJECT_ID";
+/// `group/sub/project` path of the GitLab project; used when `CI_PROJECT_ID` is unset.
+pub const CI_PROJECT_PATH: &str = "CI_PROJECT_PATH";
+/// REST API base of the GitLab instance (`https://gitlab.com/api/v4`).
+pub const CI_API_V4_URL: &str = "CI_API_V4_URL";
+/// A GitLab token sent as `PRIVATE-TOKEN` (personal or project access token with `read_api`).
+pub const BERTH_GITLAB_TOKEN: &str = "BERTH_GITLAB_TOKEN";
+/// The GitLab job token, sent as `JOB-TOKEN` when no `BERTH_GITLAB_TOKEN` is set.
+pub const CI_JOB_TOKEN: &str = "CI_JOB_TOKEN";

@@ -6,7 +6,7 @@
 //!
 //! Layout (DESIGN §7): `cli` holds clap structs only, `settings` resolves them into validated
 //! settings, `app` orchestrates one command per file, `report` is the only module that prints.
-//! `registry`, `git` and `ci` are adapters that never import each other; `policy` and
+//! `registry`, `git`, `ci` and `forge` are adapters that never import each other; `policy` and
 //! `cleanup::plan` are pure.
 
 pub mod app;
@@ -15,6 +15,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod env_vars;
 pub mod exit;
+pub mod forge;
 pub mod git;
 pub mod policy;
 pub mod registry;

@@ -16,3 +16,5 @@ mod clones;
 mod cleanup;
 // `berth ci-env` and `berth login`.
 mod ci_env;
+// The forge adapter (pull-request state) against fakes of GitHub's and GitLab's APIs.
+mod forge;
