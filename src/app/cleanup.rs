@@ -14,11 +14,11 @@ use chrono::{DateTime, Utc};
 
 use crate::cleanup::cache::ConfigCache;
 use crate::cleanup::execute::{self, ExecOptions, ExecReport};
-use crate::cleanup::plan::{self, Guards, Plan, PlanInput, PullRequests};
+use crate::cleanup::plan::{self, Guards, OpenPull, Plan, PlanInput, PullRequests};
 use crate::cleanup::scan;
 use crate::cli::{CleanupArgs, GlobalArgs};
 use crate::exit::{ExitStatus, Failure};
-use crate::git::{self, GitFacts};
+use crate::git::{self, CommitId, GitFacts};
 use crate::registry::{Connector, Repository};
 use crate::report::cleanup::{CleanupReport, Format, Mode};
 use crate::report::progress::Progress;
@@ -93,10 +93,18 @@ pub(crate) async fn cleanup(
     if let RunMode::Apply(file) = &settings.mode {
         return apply(settings, connector, file).await;
     }
-    let facts = git_facts(settings).await?;
-    let pulls = PullRequests::Unknown {
-        hint: "berth has no forge access yet".into(),
-        refs_complete: true,
+    let open = open_pull_requests(settings).await;
+    let heads: Vec<CommitId> = match &open {
+        PullRequests::Known { open, .. } => open.iter().map(|pr| pr.head).collect(),
+        PullRequests::Unknown { .. } => Vec::new(),
+    };
+    let facts = git_facts(settings, heads).await?;
+    let pulls = match open {
+        PullRequests::Unknown { hint, .. } => PullRequests::Unknown {
+            hint,
+            refs_complete: facts.pull_refs_complete,
+        },
+        known => known,
     };
     let repos = open_repos(connector, &settings.repos)?;
     let concurrency = settings.registry.concurrency;
@@ -269,13 +277,18 @@ fn open_repos(connector: &Connector, names: &[String]) -> anyhow::Result<Vec<Arc
 
 /// Opens the repository, makes sure it has the remote's whole truth (fetching when allowed),
 /// reads the facts.
-async fn git_facts(settings: &CleanupSettings) -> anyhow::Result<GitFacts> {
+async fn git_facts(
+    settings: &CleanupSettings,
+    pr_heads: Vec<CommitId>,
+) -> anyhow::Result<GitFacts> {
     let options = settings.git.clone();
     let fetch = settings.fetch;
     let result = tokio::task::spawn_blocking(move || -> Result<GitFacts, git::Error> {
         let repo = git::open(&options)?;
         let completeness = repo.ensure_complete(fetch)?;
-        Ok(repo.facts()?.with_completeness(completeness))
+        // Open pull requests' heads are walked even where no ref names them (a fork's pull
+        // request that the clone has the objects of).
+        Ok(repo.facts_with(&pr_heads)?.with_completeness(completeness))
     })
     .await
     .context("the git reader stopped")?;
@@ -287,4 +300,52 @@ async fn git_facts(settings: &CleanupSettings) -> anyhow::Result<GitFacts> {
         };
         Failure::new(status, e).into()
     })
+}
+
+/// The open pull requests from the forge, or why their state is unknown. A forge that is
+/// configured but fails (a rejected token, a network error) leaves the state unknown with the
+/// forge's own message: what depends on a pull request is then kept, never deleted.
+async fn open_pull_requests(settings: &CleanupSettings) -> PullRequests {
+    let unknown = |hint: String| PullRequests::Unknown {
+        hint,
+        refs_complete: false,
+    };
+    let forge = match &settings.forge {
+        Ok(forge) => forge,
+        Err(unavailable) => return unknown(unavailable.to_string()),
+    };
+    let name = match forge {
+        crate::forge::Forge::GitHub { .. } => "GitHub",
+        crate::forge::Forge::GitLab { .. } => "GitLab",
+    };
+    match crate::forge::open_pull_requests(forge).await {
+        Ok(list) => {
+            let mut open = Vec::with_capacity(list.len());
+            for pr in list {
+                match CommitId::from_hex(&pr.head_sha) {
+                    Some(head) => open.push(OpenPull {
+                        number: pr.number,
+                        head,
+                        branch: pr.head_ref,
+                    }),
+                    None => {
+                        return unknown(format!(
+                            "{name} gave pull request #{} the head `{}`, which is no commit id; \
+                             berth keeps what depends on pull requests",
+                            pr.number, pr.head_sha
+                        ));
+                    }
+                }
+            }
+            tracing::info!(forge = name, open = open.len(), "open pull requests read");
+            PullRequests::Known {
+                forge: name.to_string(),
+                open,
+            }
+        }
+        Err(e) => {
+            tracing::warn!(forge = name, error = %e, "could not read the open pull requests; what depends on them is kept");
+            unknown(e.to_string())
+        }
+    }
 }

@@ -73,6 +73,8 @@ pub async fn run(_global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitSta
         step_summary: None,
         // The demo is over in a second: a progress bar would only flicker.
         progress: ProgressMode::Hidden,
+        // Offline, as a demo is: berth cannot know whether the pull request is open.
+        forge: crate::forge::from_env(&|_| None),
     };
     let connector = crate::registry::Connector::new(RegistryOptions::default());
     let tags_before = world.count_tags().await?;

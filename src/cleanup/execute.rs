@@ -590,6 +590,7 @@ mod tests {
         Plan {
             schema: 1,
             created_at: chrono::DateTime::UNIX_EPOCH,
+            notes: Vec::new(),
             repos: vec![RepoPlan {
                 repo: "fake/repo".into(),
                 tags,

@@ -37,7 +37,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::git::{CommitId, GitFacts, GitRef, RefKind};
+use crate::git::{CommitId, GitFacts, GitRef, RefKind, RemoteState};
 use crate::policy::{CleanupConfig, Limit, Unlinked, Untagged, format_duration};
 use crate::registry::{Digest, ImageConfig};
 
@@ -142,6 +142,10 @@ pub struct Plan {
     pub created_at: DateTime<Utc>,
     /// One entry per repository.
     pub repos: Vec<RepoPlan>,
+    /// What the plan was made from that a reader should know: a repository without a
+    /// remote judged as it is, pull-request state known from the forge or not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The decisions for one repository.
@@ -338,15 +342,53 @@ pub fn configs_needed(input: &PlanInput<'_>) -> Vec<(usize, Digest)> {
 /// Decides every tag of every repository.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let ctx = Context::new(input);
+    let repos: Vec<RepoPlan> = input
+        .scans
+        .iter()
+        .map(|scan| ctx.decide_repo(scan).0)
+        .collect();
     Plan {
         schema: 1,
         created_at: input.now,
-        repos: input
-            .scans
-            .iter()
-            .map(|scan| ctx.decide_repo(scan).0)
-            .collect(),
+        notes: notes(input, &repos),
+        repos,
     }
+}
+
+fn notes(input: &PlanInput<'_>, repos: &[RepoPlan]) -> Vec<String> {
+    let mut notes = Vec::new();
+    match &input.git.remote {
+        RemoteState::Verified { .. } => {}
+        RemoteState::NoRemote => notes.push(
+            "the git repository has no remote: its local branches and tags were judged as \
+             they are"
+                .to_string(),
+        ),
+        RemoteState::Unchecked { name } => notes.push(format!(
+            "the clone was not compared with remote `{name}` (--no-remote-check): branches or \
+             tags it lacks were judged as gone"
+        )),
+    }
+    match input.pulls {
+        PullRequests::Known { forge, open } => notes.push(format!(
+            "pull requests: {} open, as {forge} lists them",
+            open.len()
+        )),
+        PullRequests::Unknown { hint, .. } => {
+            let depends = repos.iter().flat_map(|r| &r.tags).any(|t| {
+                t.decision.reason().kind == "pull_request_unknown"
+                    || t.decision.reason().message.contains("pull request")
+                        && t.decision.reason().kind == "missing_evidence"
+            });
+            if depends {
+                notes.push(format!(
+                    "pull-request state unknown, so what depends on a pull request was kept: \
+                     {hint}"
+                ));
+            }
+        }
+    }
+    notes
 }
 
 /// A ref as reasons name it: `branch main`, `git tag v1.2.0`, `pull request #7`.

@@ -80,6 +80,8 @@ struct JsonReport<'a> {
     schema: u32,
     mode: Mode,
     planned_at: String,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    notes: &'a [String],
     totals: Summary,
     repos: Vec<JsonRepo<'a>>,
 }
@@ -273,6 +275,7 @@ pub fn json(report: &CleanupReport<'_>) -> String {
         schema: SCHEMA,
         mode: report.mode,
         planned_at: report.plan.created_at.to_rfc3339(),
+        notes: &report.plan.notes,
         totals: total(&views),
         repos: views
             .iter()
@@ -427,6 +430,9 @@ pub fn text(report: &CleanupReport<'_>) -> String {
             summary_line("total", &total(&views), report.mode)
         );
     }
+    for note in &report.plan.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
     for v in &views {
         let _ = writeln!(out, "\n{}", v.plan.repo);
         for ((order, kind), tags) in groups(v.plan) {
@@ -489,6 +495,9 @@ pub fn markdown(report: &CleanupReport<'_>) -> String {
         Mode::Apply => "berth cleanup (reviewed plan)",
     };
     let _ = writeln!(out, "## {title}\n");
+    for note in &report.plan.notes {
+        let _ = writeln!(out, "> {}\n", md_escape(note));
+    }
     let _ = writeln!(
         out,
         "| repository | tags | kept | to delete | deleted | untagged | skipped | failed |"
@@ -624,6 +633,7 @@ mod tests {
         let plan = Plan {
             schema: 1,
             created_at: chrono::DateTime::UNIX_EPOCH,
+            notes: vec!["pull requests: 2 open, as GitHub lists them".into()],
             repos: vec![RepoPlan {
                 repo: "localhost:5000/app".into(),
                 tags,

@@ -87,6 +87,8 @@ pub struct CleanupSettings {
     pub step_summary: Option<PathBuf>,
     /// How progress shows on stderr.
     pub progress: ProgressMode,
+    /// Where pull-request state comes from, or why it cannot (DESIGN §2).
+    pub forge: Result<crate::forge::Forge, crate::forge::Unavailable>,
 }
 
 /// Resolves the cleanup settings. `env` reads environment variables (the process
@@ -156,6 +158,7 @@ pub fn resolve(
         } else {
             ProgressMode::detect(global.quiet)
         },
+        forge: crate::forge::from_env(env),
     })
 }
 
