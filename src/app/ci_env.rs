@@ -16,7 +16,7 @@ use crate::env_vars;
 use crate::exit::{ExitStatus, Failure};
 use crate::git::RefKind;
 use crate::policy::slug::SlugStyle;
-use crate::policy::templates::{Template, render_tags};
+use crate::policy::templates::{Template, for_push, render_tags};
 use crate::registry::Connector;
 use crate::report;
 use crate::settings::{self, ci_env::Destination};
@@ -341,7 +341,9 @@ fn exports(
                 }
                 None => None,
             };
-            render_tags(templates, sha, kind_name, style)
+            // GitLab's CI_COMMIT_SHORT_SHA is 8 long, metadata-action's short SHA 7.
+            let short = if style == SlugStyle::Gitlab { 8 } else { 7 };
+            render_tags(&for_push(templates, short), sha, kind_name, style)
         }
         None => Vec::new(),
     };

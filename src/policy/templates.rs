@@ -401,6 +401,23 @@ pub fn defaults() -> Vec<Template> {
         .collect()
 }
 
+/// The templates a build pushes with when its CI writes short SHAs `short` long (GitLab 8,
+/// others 7): berth's own defaults with a short SHA of the other length (`{sha8}` outside
+/// GitLab, `sha-{sha7}` is kept everywhere since metadata-action writes it) are left out, so a
+/// build is not pushed under two short SHAs. Templates the user configures are all pushed;
+/// cleanup reads every template either way.
+pub fn for_push(templates: &[Template], short: usize) -> Vec<Template> {
+    templates
+        .iter()
+        .filter(|t| {
+            let other_length = matches!(t.commit_len, Some(n @ (7 | 8)) if n != short);
+            let metadata_action = t.text == "sha-{sha7}";
+            !(other_length && !metadata_action && DEFAULT.contains(&t.text.as_str()))
+        })
+        .cloned()
+        .collect()
+}
+
 /// The tags one build should be pushed with (ci-env's `BERTH_IMAGE_TAGS`): every template
 /// that the commit (40 lowercase hex) and the ref fill, in template order, without repeats.
 pub fn render_tags(
@@ -476,6 +493,29 @@ mod tests {
             Some((RefKind::Tag, tag)),
             SlugStyle::MetadataAction,
         )
+    }
+
+    #[test]
+    fn a_build_is_pushed_with_one_short_sha_length() {
+        let names = |short| -> Vec<String> {
+            for_push(&defaults(), short)
+                .iter()
+                .map(|t| t.as_str().to_string())
+                .collect()
+        };
+        let github = names(7);
+        assert!(github.contains(&"{branch}-{sha7}".into()));
+        assert!(!github.iter().any(|t| t.contains("sha8")), "{github:?}");
+        let gitlab = names(8);
+        assert!(gitlab.contains(&"{sha8}".into()) && gitlab.contains(&"{branch}-{sha8}".into()));
+        assert!(!gitlab.contains(&"{branch}-{sha7}".into()), "{gitlab:?}");
+        assert!(
+            gitlab.contains(&"sha-{sha7}".into()),
+            "metadata-action's type=sha"
+        );
+        // Templates the user configured are all pushed.
+        let own = vec![Template::parse("build-{sha8}").unwrap()];
+        assert_eq!(for_push(&own, 7).len(), 1);
     }
 
     #[test]

@@ -337,7 +337,11 @@ async fn gitlab_job_with_as_file_in_token_mode() {
     assert_eq!(env["BERTH_GIT_REF"], "refs/tags/v1.2.0");
     // GitLab's own slug rules for a GitLab job.
     assert_eq!(env["BERTH_GIT_REF_SLUG"], "v1-2-0");
-    assert_eq!(env["BERTH_IMAGE_TAGS"], format!("{SHA} sha-1a2b3c4 v1-2-0"));
+    // GitLab: the 8-character short SHA, and metadata-action's semver forms of the tag.
+    assert_eq!(
+        env["BERTH_IMAGE_TAGS"],
+        format!("{SHA} sha-1a2b3c4 1a2b3c4d v1-2-0 1.2.0 1.2 1")
+    );
     let inspected = skopeo_inspect(&job_dir.join("config.json"), &format!("{image_repo}:v1"));
     assert_eq!(inspected.code, 0, "skopeo: {}", inspected.stderr);
     assert_eq!(

@@ -155,7 +155,7 @@ fn world() -> World {
     }
     images.push(("main".into(), image("main", &main_tip, "main", 10)));
     let mut feature_tip = String::new();
-    for (n, hours) in [(1, 15), (2, 5)] {
+    for (n, hours) in [(1, 8), (2, 5)] {
         let c = commit(&f, "feature/a", &format!("a {n}"), hours);
         images.push((
             format!("sha-{}", &c[..7]),
