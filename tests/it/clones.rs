@@ -10,98 +10,9 @@ use std::path::{Path, PathBuf};
 use berth::git::{self, GitOptions, RefKind, RemoteState};
 use chrono::{Duration, Utc};
 
-use crate::fixtures::{self, Fixture, git};
-use crate::harness::seed::{OCI_INDEX, OCI_MANIFEST, digest_of};
-use crate::harness::{self, ImageSpec, Output};
-
-/// An OCI image layout on disk, written here (not by berth).
-struct Layout(tempfile::TempDir);
-
-impl Layout {
-    fn new() -> Layout {
-        let dir = harness::temp_dir();
-        std::fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
-        std::fs::write(
-            dir.path().join("oci-layout"),
-            r#"{"imageLayoutVersion":"1.0.0"}"#,
-        )
-        .unwrap();
-        Layout(dir)
-    }
-
-    fn blob(&self, bytes: &[u8]) {
-        let digest = digest_of(bytes);
-        let path = self
-            .0
-            .path()
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:"));
-        std::fs::write(path, bytes).unwrap();
-    }
-
-    /// Writes `index.json` with one image per `(tag, spec)`.
-    fn images(&self, images: &[(String, ImageSpec)]) {
-        let mut manifests = Vec::new();
-        for (tag, spec) in images {
-            let layer = spec.layer();
-            self.blob(&layer);
-            let config = spec.config(&digest_of(&layer));
-            self.blob(&config);
-            let manifest = spec.manifest(&config, &layer);
-            self.blob(&manifest);
-            manifests.push(serde_json::json!({
-                "mediaType": OCI_MANIFEST, "digest": digest_of(&manifest),
-                "size": manifest.len(),
-                "annotations": {"org.opencontainers.image.ref.name": tag},
-            }));
-        }
-        let index = serde_json::json!({
-            "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests,
-        });
-        std::fs::write(
-            self.0.path().join("index.json"),
-            serde_json::to_vec(&index).unwrap(),
-        )
-        .unwrap();
-    }
-
-    fn index(&self) -> Vec<u8> {
-        std::fs::read(self.0.path().join("index.json")).unwrap()
-    }
-
-    /// `berth cleanup --repo oci:<layout> --git-dir <dir> <args>` with `env` added.
-    fn cleanup(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut cmd = harness::berth();
-        cmd.envs(env.iter().copied())
-            .env("XDG_CACHE_HOME", self.0.path().join("cache"))
-            .args(["cleanup", "--repo"])
-            .arg(format!("oci:{}", self.0.path().display()))
-            .arg("--git-dir")
-            .arg(dir)
-            .args(args);
-        harness::run(&mut cmd)
-    }
-
-    /// A dry run's planned action per tag; panics with the output unless it exits 0.
-    fn plan(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> BTreeMap<String, String> {
-        let mut all = vec!["--dry-run", "--output", "json"];
-        all.extend(args);
-        let out = self.cleanup(dir, &all, env);
-        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-        report["repos"][0]["tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                (
-                    t["tag"].as_str().unwrap().to_string(),
-                    t["action"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect()
-    }
-}
+use crate::fixtures::{Fixture, git};
+use crate::harness::ImageSpec;
+use crate::harness::layout::Layout;
 
 /// origin: main (3 commits), feature/a (2 commits off main), a release tag on main's first
 /// commit; every commit dated hours ago, so the default policies keep all their images.
@@ -110,23 +21,6 @@ struct World {
     layout: Layout,
     /// Every tag in the layout.
     tags: Vec<String>,
-}
-
-fn commit(f: &Fixture, branch: &str, message: &str, hours: i64) -> String {
-    if f.git(&["rev-parse", "-q", "--verify", "HEAD"]).is_empty() {
-        f.git(&["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")]);
-    } else if f.git(&["branch", "--list", branch]).is_empty() {
-        f.git(&["checkout", "-q", "-b", branch, "main"]);
-    } else {
-        f.git(&["checkout", "-q", branch]);
-    }
-    let at = (Utc::now() - Duration::hours(hours)).timestamp();
-    fixtures::git_dated(
-        f.author(),
-        &["commit", "-q", "--allow-empty", "-m", message],
-        at,
-    );
-    f.rev("HEAD")
 }
 
 fn image(unique: &str, revision: &str, git_ref: &str, hours: i64) -> ImageSpec {
@@ -142,7 +36,7 @@ fn world() -> World {
     let mut images = Vec::new();
     let mut main_tip = String::new();
     for (n, hours) in [(1, 30), (2, 20), (3, 10)] {
-        let c = commit(&f, "main", &format!("main {n}"), hours);
+        let c = f.commit_ago("main", &format!("main {n}"), hours);
         images.push((
             format!("sha-{}", &c[..7]),
             image(&format!("m{n}"), &c, "main", hours),
@@ -156,7 +50,7 @@ fn world() -> World {
     images.push(("main".into(), image("main", &main_tip, "main", 10)));
     let mut feature_tip = String::new();
     for (n, hours) in [(1, 8), (2, 5)] {
-        let c = commit(&f, "feature/a", &format!("a {n}"), hours);
+        let c = f.commit_ago("feature/a", &format!("a {n}"), hours);
         images.push((
             format!("sha-{}", &c[..7]),
             image(&format!("a{n}"), &c, "feature/a", hours),
@@ -237,7 +131,7 @@ fn bare_and_mirror_clones_read_their_own_branches() {
 fn a_bare_clone_behind_its_remote_is_fetched_into_its_heads() {
     let w = world();
     let dir = w.clone_with("bare", &["--bare"]);
-    let b = commit(&w.f, "feature/b", "b", 2);
+    let b = w.f.commit_ago("feature/b", "b", 2);
     w.f.push("feature/b");
     let out = w.layout.cleanup(&dir, &["--dry-run"], &[]);
     assert_eq!(out.code, 4, "{}\n{}", out.stdout, out.stderr);
@@ -297,7 +191,7 @@ fn a_stale_clone_is_refused_without_fetch_and_fine_with_it() {
     let w = world();
     let dir = w.f.clone_ci();
     // Upstream moves on: a new branch, a new tag, and a tag the clone has is withdrawn.
-    let c = commit(&w.f, "feature/new", "new", 3);
+    let c = w.f.commit_ago("feature/new", "new", 3);
     w.f.push("feature/new");
     w.f.tag("v2.0.0", &c);
     w.f.push_tag("v2.0.0");
@@ -350,7 +244,7 @@ fn a_repository_without_a_remote_is_judged_as_it_is() {
 fn pull_request_heads_are_fetched_where_the_remote_has_them() {
     let w = world();
     // A pull request whose commit is on no branch.
-    let pr = commit(&w.f, "pr-branch", "pr work", 1);
+    let pr = w.f.commit_ago("pr-branch", "pr work", 1);
     w.f.git(&["push", "-q", "origin", "pr-branch:refs/pull/7/head"]);
     let dir = w.f.clone_ci();
     let repo = git::open(&options(&dir)).unwrap();
@@ -405,7 +299,7 @@ fn pull_request_heads_are_fetched_where_the_remote_has_them() {
 #[test]
 fn a_commit_without_a_ref_is_walked_as_an_extra_tip_when_the_clone_has_it() {
     let w = world();
-    let pr = commit(&w.f, "pr-branch", "pr work", 1);
+    let pr = w.f.commit_ago("pr-branch", "pr work", 1);
     w.f.git(&["push", "-q", "origin", "pr-branch:refs/pull/7/head"]);
     let dir = w.f.clone_ci();
     git(&dir, &["fetch", "-q", "origin", "refs/pull/7/head"]);

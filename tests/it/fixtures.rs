@@ -127,6 +127,19 @@ impl Fixture {
         self.rev("HEAD")
     }
 
+    /// One empty commit on `branch` (created from `main` when missing), dated `hours` before the
+    /// real now, so the default keep policies (`in: 168h`) judge it as a live project's.
+    pub fn commit_ago(&self, branch: &str, message: &str, hours: i64) -> String {
+        self.checkout(branch);
+        let at = (chrono::Utc::now() - chrono::Duration::hours(hours)).timestamp();
+        git_dated(
+            &self.author,
+            &["commit", "-q", "--allow-empty", "-m", message],
+            at,
+        );
+        self.rev("HEAD")
+    }
+
     /// A new branch `name` at `from` (a branch or commit id).
     pub fn branch(&self, name: &str, from: &str) {
         self.git(&["branch", name, from]);

@@ -18,3 +18,5 @@ mod cleanup;
 mod ci_env;
 // The forge adapter (pull-request state) against fakes of GitHub's and GitLab's APIs.
 mod forge;
+// Cleanup decisions: pull-request state, tag forms, image counting, dates, reasons.
+mod decisions;
