@@ -692,12 +692,20 @@ impl<'a> Context<'a> {
         let mut settled = followers.is_empty();
         while !settled {
             followed.clear();
+            // What goes: deleted tags' manifests no kept tag needs, and what goes with them
+            // (referrers; with `untagged: delete`, index children), so that a signature of a
+            // deleted index's platform image goes with that image.
             let mut going = vec![false; graph.len()];
             for (k, t) in tags.iter().enumerate() {
                 if let (Decision::Delete { .. }, Some(n), false) =
                     (&t.decision, nodes[k], is_follower[k])
                 {
-                    going[n as usize] = !closure[n as usize];
+                    if closure[n as usize] || std::mem::replace(&mut going[n as usize], true) {
+                        continue;
+                    }
+                    for (m, _, _) in graph.dependents(n, config.untagged == Untagged::Delete) {
+                        going[m as usize] |= !closure[m as usize];
+                    }
                 }
             }
             let mut kept_signatures = Vec::new();
@@ -716,6 +724,19 @@ impl<'a> Context<'a> {
                         Reason::deleted(
                             "signature",
                             format_args!("signature of deleted image {}", subject.short()),
+                        ),
+                    )
+                } else if node.is_some_and(|n| graph.is_child(n as Node)) {
+                    (
+                        true,
+                        Reason::kept(
+                            "signature",
+                            format_args!(
+                                "its signed image {} is an untagged platform image, which \
+                                 stays under `untagged: keep` (`untagged: delete` removes both \
+                                 with their index)",
+                                subject.short()
+                            ),
                         ),
                     )
                 } else {

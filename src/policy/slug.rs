@@ -115,4 +115,20 @@ mod tests {
         assert_eq!(gitlab(&long), "a".repeat(62));
         assert!(gitlab(&"b".repeat(100)).len() == 63);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn slugs_hold_only_what_their_producer_writes(name in "\\PC{0,80}") {
+            let m = metadata_action(&name);
+            proptest::prop_assert!(m.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c)));
+            proptest::prop_assert_eq!(berth(&name), m.to_ascii_lowercase());
+            let g = gitlab(&name);
+            proptest::prop_assert!(g.len() <= 63);
+            proptest::prop_assert!(g.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+            proptest::prop_assert!(!g.starts_with('-') && !g.ends_with('-'));
+            // Names that are already slugs are their own slug.
+            proptest::prop_assert_eq!(metadata_action(&m), m.clone());
+            proptest::prop_assert_eq!(gitlab(&g), g.clone());
+        }
+    }
 }

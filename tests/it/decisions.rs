@@ -76,7 +76,12 @@ impl Case {
 /// Pushes `commit` to origin as `refs/pull/<n>/head` only, as a pull request from a fork
 /// leaves it: no branch of the repository holds the commit.
 fn fork_pull_request(f: &Fixture, n: u64, commit: &str) {
-    f.git(&["push", "-q", "origin", &format!("{commit}:refs/pull/{n}/head")]);
+    f.git(&[
+        "push",
+        "-q",
+        "origin",
+        &format!("{commit}:refs/pull/{n}/head"),
+    ]);
 }
 
 fn as_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {

@@ -355,6 +355,11 @@ impl<'a> Graph<'a> {
         }
     }
 
+    /// True when `n` is a child of some index the scan read.
+    pub(super) fn is_child(&self, n: Node) -> bool {
+        self.children.list.contains(&n)
+    }
+
     /// True when something hangs off `n`: referrers, or children when `children` is set.
     pub(super) fn has_dependents(&self, n: Node, children: bool) -> bool {
         !self.referrers.of(n).is_empty() || (children && !self.children.of(n).is_empty())

@@ -30,7 +30,7 @@ enum ManSpec {
 enum TagSpec {
     Sha7(u16, u8),
     Full(u16, u8),
-    RefForm(u8, bool, u8),
+    RefForm(u8, u8, u8),
     Protected(u8),
     Cosign(u8, u8),
     Free(u8, u8),
@@ -66,7 +66,7 @@ fn tag_spec() -> impl Strategy<Value = TagSpec> {
     prop_oneof![
         6 => (0u16..60, any::<u8>()).prop_map(|(c, m)| TagSpec::Sha7(c, m)),
         2 => (0u16..60, any::<u8>()).prop_map(|(c, m)| TagSpec::Full(c, m)),
-        3 => (any::<u8>(), any::<bool>(), any::<u8>()).prop_map(|(r, s, m)| TagSpec::RefForm(r, s, m)),
+        3 => (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(r, s, m)| TagSpec::RefForm(r, s, m)),
         1 => any::<u8>().prop_map(TagSpec::Protected),
         2 => (any::<u8>(), any::<u8>()).prop_map(|(s, m)| TagSpec::Cosign(s, m)),
         2 => (any::<u8>(), any::<u8>()).prop_map(|(n, m)| TagSpec::Free(n, m)),
@@ -133,10 +133,14 @@ fn build(spec: &Spec) -> World {
         let at = name(*at as usize % n);
         match kind {
             0 => {
-                let b = if k == 0 {
-                    "main".to_string()
-                } else {
-                    format!("feature/b{k}")
+                // Names of every shape the slug rules treat differently: case, Unicode,
+                // runs of characters a tag cannot hold.
+                let b = match (k, k % 4) {
+                    (0, _) => "main".to_string(),
+                    (_, 1) => format!("Feature/B{k}"),
+                    (_, 2) => format!("feature/größe-{k}"),
+                    (_, 3) => format!("fix/#{k}+x"),
+                    _ => format!("feature/b{k}"),
                 };
                 h.branch(&b, &at);
                 ref_names.push(b);
@@ -212,16 +216,13 @@ fn build(spec: &Spec) -> World {
         let (tag, digest): (String, Result<Digest, String>) = match t {
             TagSpec::Sha7(c, x) => (sha7(&name(*c as usize)), Ok(pick(*x))),
             TagSpec::Full(c, x) => (cid(&name(*c as usize)).to_hex(), Ok(pick(*x))),
-            TagSpec::RefForm(r, gitlab, x) => {
+            TagSpec::RefForm(r, style, x) => {
                 if ref_names.is_empty() {
                     continue;
                 }
                 let n = &ref_names[*r as usize % ref_names.len()];
-                let form = if *gitlab {
-                    crate::policy::slug::gitlab(n)
-                } else {
-                    crate::policy::slug::metadata_action(n)
-                };
+                let style = crate::policy::slug::SlugStyle::ALL[*style as usize % 3];
+                let form = style.apply(n);
                 (form, Ok(pick(*x)))
             }
             TagSpec::Protected(x) => ("latest".into(), Ok(pick(*x))),
@@ -342,7 +343,8 @@ fn check_invariants(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
             prop_assert_eq!(*how, How::DeleteManifest, "{} could go whole", &t.tag);
         }
         match cosign_subject(&t.tag) {
-            // 3: a signature goes only with its subject.
+            // 3: a signature goes only with its subject (deleted by its tags, or as an
+            // untagged child or referrer of a deleted manifest).
             Some(subject) => prop_assert!(
                 rp.tags.iter().any(|o| o.digest.as_ref() == Some(&subject)
                     && matches!(
@@ -351,7 +353,8 @@ fn check_invariants(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
                             how: How::DeleteManifest,
                             ..
                         }
-                    )),
+                    ))
+                    || rp.manifest_deletions.iter().any(|m| m.digest == subject),
                 "signature {} deleted while its subject stays",
                 &t.tag
             ),
@@ -367,6 +370,31 @@ fn check_invariants(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
                     prop_assert!(age >= w.config.built_within.as_secs() as i64);
                 }
             }
+        }
+    }
+    // Tag forms: a tag that is a slug of an existing branch or git tag, under any producer's
+    // rule, is judged as that ref's tag: never as a commit, a dead ref, or unlinked.
+    let forms: HashSet<String> = w
+        .git
+        .refs
+        .iter()
+        .filter(|r| !w.git.shallow && !matches!(r.kind, crate::git::RefKind::PullRequest(_)))
+        .flat_map(|r| {
+            crate::policy::slug::SlugStyle::ALL
+                .iter()
+                .map(|style| style.apply(&r.name))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for t in &rp.tags {
+        if forms.contains(&t.tag) && w.config.protection(&t.tag).is_none() && t.digest.is_some() {
+            let kind = t.decision.reason().kind.as_ref();
+            prop_assert!(
+                !matches!(kind, "dead_ref" | "commit_gone" | "policy" | "unlinked"),
+                "{} is a ref's tag form but was judged {kind}: {}",
+                &t.tag,
+                t.decision.reason()
+            );
         }
     }
     // 1: nothing kept is in the untagged deletions.
@@ -448,6 +476,52 @@ proptest! {
         }
         let plan = plan_one(&w.git, &w.config, &w.scan);
         check_invariants(&w, &plan)?;
+    }
+
+    #[test]
+    fn knowing_less_about_pull_requests_never_deletes_more(spec in spec()) {
+        let w = build(&spec);
+        let deleted = |pulls: &PullRequests| -> Result<HashSet<String>, TestCaseError> {
+            let plan = plan_with(&w.git, &w.config, &w.scan, pulls);
+            check_invariants(&w, &plan)?;
+            Ok(plan.repos[0]
+                .tags
+                .iter()
+                .filter(|t| t.decision.is_delete())
+                .map(|t| t.tag.clone())
+                .collect())
+        };
+        let local: Vec<OpenPull> = w
+            .git
+            .refs
+            .iter()
+            .filter_map(|r| match r.kind {
+                crate::git::RefKind::PullRequest(n) => Some(OpenPull {
+                    number: n,
+                    head: w.git.commits.id(r.tip),
+                    branch: format!("pr/{n}"),
+                }),
+                _ => None,
+            })
+            .collect();
+        let known = |open: Vec<OpenPull>| PullRequests::Known { forge: "GitHub".into(), open };
+        let unknown = |refs_complete| PullRequests::Unknown { hint: "set X".into(), refs_complete };
+        let incomplete = deleted(&unknown(false))?;
+        let offline = deleted(&unknown(true))?;
+        let all_open = deleted(&known(local.clone()))?;
+        let all_closed = deleted(&known(Vec::new()))?;
+        prop_assert!(incomplete.is_subset(&offline), "{:?} ⊄ {:?}", incomplete, offline);
+        prop_assert!(offline.is_subset(&all_open), "{:?} ⊄ {:?}", offline, all_open);
+        prop_assert!(all_open.is_subset(&all_closed), "{:?} ⊄ {:?}", all_open, all_closed);
+        // While an open pull request's head is not in the clone, or the clone lacks pull-request
+        // refs of a forge-less run, no commit counts as gone.
+        let mut unseen = local;
+        unseen.push(OpenPull { number: 999, head: cid("not in the clone"), branch: "x".into() });
+        for pulls in [unknown(false), known(unseen)] {
+            let plan = plan_with(&w.git, &w.config, &w.scan, &pulls);
+            prop_assert!(!plan.repos[0].tags.iter().any(|t| t.decision.is_delete()
+                && t.decision.reason().kind == "commit_gone"));
+        }
     }
 
     #[test]

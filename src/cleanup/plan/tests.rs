@@ -340,6 +340,40 @@ fn nested_index_children_of_kept_tags_stay() {
 }
 
 #[test]
+fn signatures_of_a_deleted_index_children_go_with_them() {
+    let mut h = History::default();
+    h.chain("m", 12, None, hours_ago(24 * 60))
+        .branch("main", "m12");
+    let git = h.facts();
+    let mut s = Scan::new("r");
+    ten_newer(&mut s);
+    let amd = s.image("old amd", 24 * 70, &[]);
+    let arm = s.image("old arm", 24 * 70, &[]);
+    let index = s.index("old index", &[&amd, &arm]);
+    s.tag(&sha7("m1"), &index);
+    s.cosign(&index);
+    s.cosign(&amd);
+    let sig = |x: &Digest| format!("sha256-{}.sig", x.hex());
+    // `untagged: delete`: the children go with the index, and so do their signatures.
+    let cfg = config("keep:\n  built_within: 0\n  untagged: delete\n");
+    let d = decisions(&plan_one(&git, &cfg, &s.0));
+    assert!(!keeps(&d, &sha7("m1")));
+    assert!(!keeps(&d, &sig(&index)));
+    assert_eq!(
+        reason(&d, &sig(&amd)),
+        format!("deleted: signature of deleted image {}", amd.short())
+    );
+    // `untagged: keep`: the children stay, so their signatures do, saying why.
+    let d = decisions(&plan_one(&git, &no_age(), &s.0));
+    assert!(keeps(&d, &sig(&amd)));
+    assert!(
+        reason(&d, &sig(&amd)).contains("untagged: keep"),
+        "{}",
+        reason(&d, &sig(&amd))
+    );
+}
+
+#[test]
 fn signatures_follow_their_subject_both_ways() {
     let mut h = History::default();
     h.chain("m", 12, None, hours_ago(24 * 60))
