@@ -2,7 +2,8 @@
 //!
 //! In a temp dir it builds a git repository with the git CLI (a `main` with twelve commits and
 //! a release tag, a live feature branch that was force-pushed once, a deleted feature branch,
-//! a merged and deleted one, a deleted experiment built half an hour ago) and an OCI image layout holding an image per
+//! a merged and deleted one, a deleted experiment built half an hour ago, a branch named with
+//! capitals, a pull request from a fork) and an OCI image layout holding an image per
 //! commit, tagged the way CI pipelines tag them (`sha-<7>`, `<branch>-<7>`, `<branch>`, the
 //! git tag), with a multi-arch index and cosign signatures. Dates are relative to now, so the
 //! default keep policies have something to decide. Then it runs the same code as
@@ -37,7 +38,10 @@ so does the image of the commit a force-push replaced. Every tag of the deleted 
 `feature/old` goes. `feature/ui` was fast-forwarded into `main` and deleted: its branch tag \
 goes by untagging, because the same image stays under `main`'s commit tags. The experiment \
 built 30 minutes ago stays although its branch is gone (`built_within: 2h`), and `debug`, \
-which nothing ties to git, stays too.";
+which nothing ties to git, stays too. `Feature/Search` was tagged the way \
+docker/metadata-action writes it (`Feature-Search`, case kept): a live branch's tag. Pull request \
+#17 comes from a fork: whether it is still open only the forge knows, so offline its images stay, \
+and the reason names the variables that would let berth ask GitHub or GitLab.";
 
 /// Runs the command.
 pub async fn run(_global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitStatus> {
@@ -393,6 +397,23 @@ fn build(root: &Path, now: DateTime<Utc>) -> anyhow::Result<World> {
         }
         images.tag(&desc, &tags)?;
     }
+
+    // Feature/Search, named with capitals: docker/metadata-action keeps the case in its tag.
+    let s1 = commit(&repo, Some(&main[10].0), "search: index", ago(6))?;
+    git(
+        &repo,
+        &["update-ref", "refs/heads/Feature/Search", &s1],
+        None,
+    )?;
+    let desc = images.image(Some(&s1), Some("Feature/Search"), built(ago(6)), "amd64")?;
+    images.tag(&desc, &[format!("sha-{}", short(&s1)), "Feature-Search".into()])?;
+
+    // Pull request #17 from a fork: only `refs/pull/17/head` has its commit. Offline, berth
+    // cannot know whether it is still open.
+    let p1 = commit(&repo, Some(&main[11].0), "fork: fix typo", ago(8))?;
+    git(&repo, &["update-ref", "refs/pull/17/head", &p1], None)?;
+    let desc = images.image(Some(&p1), Some("refs/pull/17/head"), built(ago(8)), "amd64")?;
+    images.tag(&desc, &[format!("sha-{}", short(&p1)), "pr-17".into()])?;
 
     // An experiment built 30 minutes ago whose branch is already gone.
     let x_at = now - Duration::minutes(40);

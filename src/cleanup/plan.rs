@@ -38,6 +38,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::git::{CommitId, GitFacts, GitRef, RefKind, RemoteState};
+use crate::policy::slug::SlugStyle;
 use crate::policy::{CleanupConfig, Limit, Unlinked, Untagged, format_duration};
 use crate::registry::{Digest, ImageConfig};
 
@@ -422,6 +423,12 @@ struct Context<'a> {
     now: i64,
 }
 
+/// Which refs keep each image: the first (in ref order), and the further ones sorted by image.
+struct Keepers<'k> {
+    first: &'k [Option<KeptBy>],
+    also: &'k [(Node, KeptBy)],
+}
+
 /// What a tag's link implies, before deletions are checked for evidence and age and before
 /// cosign tags follow their subjects.
 enum Pending {
@@ -614,7 +621,7 @@ impl<'a> Context<'a> {
         let images = CommitImages::new(input.git.commits.len(), pairs);
         let limits: Vec<Option<Limit>> =
             self.selection.iter().map(|s| s.map(|s| s.images)).collect();
-        let kept = walk::keep_set(
+        let (kept, also_kept) = walk::keep_set(
             &input.git.commits,
             &self.refs,
             &limits,
@@ -633,6 +640,7 @@ impl<'a> Context<'a> {
                 graph.len(),
                 self.now,
             )
+            .0
         } else {
             Vec::new()
         };
@@ -649,7 +657,17 @@ impl<'a> Context<'a> {
         }
         let mut tags: Vec<TagDecision> = par::map(links, |k, link| {
             let decision = match (
-                self.judge(&graph, link, &kept, &unknown_reach, nodes[k]),
+                self.judge(
+                    &graph,
+                    &scan.tags[order[k]].name,
+                    link,
+                    &Keepers {
+                        first: &kept,
+                        also: &also_kept,
+                    },
+                    &unknown_reach,
+                    nodes[k],
+                ),
                 nodes[k],
             ) {
                 // Deletions need complete evidence and an old enough image. How a deletion
@@ -826,8 +844,9 @@ impl<'a> Context<'a> {
     fn judge(
         &self,
         graph: &Graph<'_>,
+        tag: &str,
         link: Link,
-        kept: &[Option<KeptBy>],
+        kept: &Keepers<'_>,
         unknown_reach: &[Option<KeptBy>],
         node: Option<Node>,
     ) -> Pending {
@@ -944,7 +963,7 @@ impl<'a> Context<'a> {
                 )
                 .with("ref", named.name.clone()),
             ),
-            Link::Commit(c, via) => self.judge_commit(c, &via, node, kept, unknown_reach),
+            Link::Commit(c, via) => self.judge_commit(tag, c, &via, node, kept, unknown_reach),
             Link::CommitGone(hex, via) => {
                 let short = &hex[..hex.len().min(12)];
                 match &self.pull_gap {
@@ -977,19 +996,62 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Of the refs that keep the image at `node`, the one the tag names (`main-1a2b3c4` names
+    /// branch main), else the first.
+    fn credited(
+        &self,
+        tag: &str,
+        hex: &str,
+        via: &Via<'_>,
+        node: Option<Node>,
+        kept: &Keepers<'_>,
+    ) -> Option<KeptBy> {
+        let n = node?;
+        let first = kept.first.get(n as usize).copied().flatten()?;
+        let Via::Template(text) = via else {
+            return Some(first);
+        };
+        let Some(template) = self
+            .input
+            .config
+            .templates
+            .iter()
+            .find(|t| t.as_str() == *text && t.ref_part().is_some())
+        else {
+            return Some(first);
+        };
+        let names_it = |by: &KeptBy| {
+            let r = &self.refs[by.git_ref as usize];
+            SlugStyle::ALL.iter().any(|&style| {
+                template.render(Some(hex), Some((r.kind, &r.name)), style).as_deref() == Some(tag)
+            })
+        };
+        let start = kept.also.partition_point(|(m, _)| *m < n);
+        let others = kept.also[start..]
+            .iter()
+            .take_while(|(m, _)| *m == n)
+            .map(|(_, by)| by);
+        std::iter::once(&first)
+            .chain(others)
+            .find(|by| names_it(by))
+            .copied()
+            .or(Some(first))
+    }
+
     fn judge_commit(
         &self,
+        tag: &str,
         c: u32,
         via: &Via<'_>,
         node: Option<Node>,
-        kept: &[Option<KeptBy>],
+        kept: &Keepers<'_>,
         unknown_reach: &[Option<KeptBy>],
     ) -> Pending {
         let git = self.input.git;
         let hex = git.commits.id(c).to_hex();
         let short = &hex[..7];
         let by = |set: &[Option<KeptBy>]| node.and_then(|n| set.get(n as usize).copied().flatten());
-        if let Some(by) = by(kept) {
+        if let Some(by) = self.credited(tag, &hex, via, node, kept) {
             let r = &self.refs[by.git_ref as usize];
             let sel = self.selection[by.git_ref as usize].expect("only selected refs keep");
             let git_ref = self.describe_ref(by.git_ref);

@@ -546,7 +546,7 @@ proptest! {
         let limits: Vec<Option<Limit>> = selection.iter().map(|s| s.map(|s| s.images)).collect();
         let order = walk::parents_first(&git.commits);
         prop_assert_eq!(order.len(), n);
-        let fast = walk::keep_set(&git.commits, &git.refs, &limits, &order, &images, nodes, now_s);
+        let (fast, _) = walk::keep_set(&git.commits, &git.refs, &limits, &order, &images, nodes, now_s);
 
         // The definition: every image commit the ref reaches, newest first (equal dates by
         // index); each digest grouped under the first (newest) commit that carries it; groups

@@ -158,7 +158,8 @@ pub(super) struct KeptBy {
 
 /// For every image node (`nodes` of them): kept by which ref, if any. `limits[r]` is the
 /// `images_per_reference` of ref `r` when it is walked, `None` when it is not. The first ref
-/// (in ref order) whose limit admits an image is credited with it.
+/// (in ref order) whose limit admits an image is in the first list; every further ref that
+/// keeps it is in the second, so a reason can credit the ref a tag names.
 pub(super) fn keep_set(
     graph: &CommitGraph,
     refs: &[GitRef],
@@ -167,9 +168,10 @@ pub(super) fn keep_set(
     images: &CommitImages,
     nodes: usize,
     now: i64,
-) -> Vec<Option<KeptBy>> {
+) -> (Vec<Option<KeptBy>>, Vec<(Node, KeptBy)>) {
     let n = graph.len();
     let mut kept: Vec<Option<KeptBy>> = vec![None; nodes];
+    let mut also: Vec<(Node, KeptBy)> = Vec::new();
     // newest[c]: the newest committer date of an image commit at or below c; walks never
     // enter commits with none, and visit the others best-first by it.
     let mut newest: Vec<Option<i64>> = vec![None; n];
@@ -194,7 +196,11 @@ pub(super) fn keep_set(
         let walk = ri as u32 + 1;
         let mut groups = 0usize;
         // One image commit, in date order: its images not seen yet form the next group.
-        let mut take = |c: u32, kept: &mut [Option<KeptBy>], seen: &mut [u32]| -> bool {
+        let mut take = |c: u32,
+                        kept: &mut [Option<KeptBy>],
+                        also: &mut Vec<(Node, KeptBy)>,
+                        seen: &mut [u32]|
+         -> bool {
             let age = now - graph.time(c);
             let fresh: Vec<Node> = images
                 .of(c)
@@ -211,17 +217,21 @@ pub(super) fn keep_set(
             }
             groups += 1;
             for m in fresh {
-                kept[m as usize].get_or_insert(KeptBy {
+                let by = KeptBy {
                     git_ref: ri as u32,
                     rank: groups as u32,
                     commit: c,
-                });
+                };
+                match kept[m as usize] {
+                    None => kept[m as usize] = Some(by),
+                    Some(_) => also.push((m, by)),
+                }
             }
             true
         };
         if r.kind == RefKind::Tag {
             // A git tag is scanned at depth 1: its own commit.
-            take(r.tip, &mut kept, &mut seen);
+            take(r.tip, &mut kept, &mut also, &mut seen);
             continue;
         }
         frontier.clear();
@@ -241,7 +251,7 @@ pub(super) fn keep_set(
             };
             if ready_first {
                 let (_, Reverse(c)) = ready.pop().expect("peeked");
-                if !take(c, &mut kept, &mut seen) {
+                if !take(c, &mut kept, &mut also, &mut seen) {
                     break;
                 }
                 continue;
@@ -260,5 +270,7 @@ pub(super) fn keep_set(
             }
         }
     }
-    kept
+    // By image, each image's keepers in ref order (a stable sort).
+    also.sort_by_key(|&(m, _)| m);
+    (kept, also)
 }
