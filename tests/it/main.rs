@@ -14,3 +14,5 @@ mod git;
 mod cleanup;
 // `berth ci-env` and `berth login`.
 mod ci_env;
+// `berth cleanup` on OCI layouts with missing children, untagged children and child referrers.
+mod layouts;
