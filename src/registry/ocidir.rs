@@ -3,7 +3,8 @@
 //! A layout is `oci-layout`, `index.json` and `blobs/<alg>/<hex>`. Tags are the
 //! `org.opencontainers.image.ref.name` annotations of `index.json` entries; an entry without
 //! that annotation keeps its manifest alive untagged (that is how referrers such as signatures
-//! live in a layout). Untag removes the annotation, delete removes every entry of a digest and then
+//! live in a layout). Untag removes the annotation (the whole entry when another entry or an
+//! index still holds the manifest), delete removes every entry of a digest and then
 //! garbage-collects each blob no longer reachable from `index.json`; an untagged index child,
 //! which has no entry, is deleted once nothing reaches it. Problems of the collection (a
 //! reachable manifest missing from `blobs/`, one that cannot be read) are warnings: the
@@ -483,13 +484,21 @@ impl super::Repository for OciDir {
                 index.manifests[pos].digest, current.digest
             )));
         }
-        // The manifest stays: if no other entry holds it, this entry stays without its tag.
-        let others = index
+        // The manifest stays: the entry goes when another entry holds it or an index it
+        // keeps references it (an unnamed entry would outlive that index and keep the
+        // manifest forever); otherwise it stays without its tag.
+        let rest: Vec<Descriptor> = index
             .manifests
             .iter()
             .enumerate()
-            .any(|(i, d)| i != pos && d.digest == current.digest);
-        if others {
+            .filter(|(i, _)| *i != pos)
+            .map(|(_, d)| d.clone())
+            .collect();
+        let held = rest.iter().any(|d| d.digest == current.digest) || {
+            let live = self.live(&rest);
+            live.unreadable.is_none() && live.digests.contains(&current.digest)
+        };
+        if held {
             index.manifests.remove(pos);
         } else {
             index.manifests[pos].annotations.remove(REF_NAME);
@@ -632,6 +641,16 @@ mod tests {
         dir.blob_path(digest).exists()
     }
 
+    fn entries_of(dir: &OciDir, digest: &Digest) -> Vec<Option<String>> {
+        let index = dir.read_index().unwrap();
+        index
+            .manifests
+            .iter()
+            .filter(|d| d.digest == *digest)
+            .map(|d| ref_name(d).map(str::to_string))
+            .collect()
+    }
+
     #[tokio::test]
     async fn a_missing_child_blob_does_not_stop_the_collection() {
         let tmp = tempfile::tempdir().unwrap();
@@ -697,6 +716,35 @@ mod tests {
         assert!(!has_blob(&dir, &child_d.digest));
         dir.delete_manifest(&child_d.digest).await.unwrap();
         assert_eq!(blob_count(&dir), 0);
+    }
+
+    #[tokio::test]
+    async fn untag_of_a_child_of_a_kept_index_removes_its_entry() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OciDir::create(tmp.path()).unwrap();
+        let amd = image(&dir, "amd64", None);
+        let arm = image(&dir, "arm64", None);
+        let amd_d = dir.put_manifest(&amd, Some("amd-old")).unwrap();
+        let arm_d = dir.put_manifest(&arm, Some("arm-old")).unwrap();
+        dir.put_manifest(&arm, Some("arm-stays")).unwrap();
+        let index = index_of(&[
+            desc_of(&amd, media_type::OCI_MANIFEST),
+            desc_of(&arm, media_type::OCI_MANIFEST),
+        ]);
+        let multi = dir.put_manifest(&index, Some("multi")).unwrap();
+        let count = blob_count(&dir);
+
+        let m = dir.manifest(amd_d.as_str()).await.unwrap();
+        dir.untag("amd-old", &m).await.unwrap();
+        assert!(entries_of(&dir, &amd_d).is_empty());
+        let m = dir.manifest(arm_d.as_str()).await.unwrap();
+        dir.untag("arm-old", &m).await.unwrap();
+        assert_eq!(entries_of(&dir, &arm_d), [Some("arm-stays".to_string())]);
+        assert_eq!(blob_count(&dir), count);
+        // Once the index goes, nothing keeps the untagged child.
+        dir.delete_manifest(&multi).await.unwrap();
+        assert!(!has_blob(&dir, &amd_d));
+        assert!(has_blob(&dir, &arm_d));
     }
 
     #[test]

@@ -292,3 +292,54 @@ fn untagged_delete_removes_the_children_of_a_deleted_index_in_a_layout() {
     }
     assert_eq!(layout.entries().len(), 1, "{:#?}", layout.entries());
 }
+
+#[test]
+fn untagging_a_child_of_a_kept_index_leaves_no_unnamed_entry() {
+    let (_f, clone, _main, gone) = git();
+    let layout = Layout::new();
+    // The index is kept as the tag of live branch `main`; its amd64 child was built from the
+    // gone commit, its arm64 child names no commit.
+    let (amd, amd_bytes, amd_config) = layout.image_blobs(&spec("main-amd", &gone, "amd64"));
+    let arm_spec = ImageSpec::new("main-arm")
+        .created("2023-11-15T00:00:00Z")
+        .platform(Platform::new("linux", "arm64"));
+    let (arm, arm_bytes, _) = layout.image_blobs(&arm_spec);
+    let index = index_of(&[
+        (&amd, amd_bytes.len(), "amd64"),
+        (&arm, arm_bytes.len(), "arm64"),
+    ]);
+    let index_digest = layout.put_manifest(Some("main"), OCI_INDEX, &index);
+    // A tag of the deleted branch names the amd64 child; an unlinked tag (kept) names arm64.
+    layout.add_entry(Some("feature-y"), OCI_MANIFEST, &amd, amd_bytes.len());
+    layout.add_entry(Some("debug-arm"), OCI_MANIFEST, &arm, arm_bytes.len());
+
+    let (out, report) = cleanup(&layout, &clone, &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let results = tag_results(&report);
+    assert_eq!(
+        results.get("feature-y").map(String::as_str),
+        Some("untagged"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(results.get("debug-arm"), None, "{}", out.stdout);
+    assert_eq!(
+        layout.entries_of(&amd),
+        (vec![], 0),
+        "{:#?}",
+        layout.entries()
+    );
+    assert_eq!(layout.entries_of(&index_digest).0, ["main"]);
+    for d in [&index_digest, &amd, &amd_config, &arm] {
+        assert!(layout.has_blob(d), "{d} is gone:\n{}", out.stdout);
+    }
+    assert_eq!(layout.entries_of(&arm), (vec!["debug-arm".to_string()], 1));
+    assert!(
+        !layout
+            .entries()
+            .iter()
+            .any(|e| e["annotations"][REF_NAME].is_null()),
+        "an unnamed entry is left: {:#?}",
+        layout.entries()
+    );
+}
