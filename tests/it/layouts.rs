@@ -343,3 +343,44 @@ fn untagging_a_child_of_a_kept_index_leaves_no_unnamed_entry() {
         layout.entries()
     );
 }
+
+#[test]
+fn a_referrer_of_a_platform_child_goes_with_its_deleted_index() {
+    let (_f, clone, main, gone) = git();
+    let config = untagged_delete(&clone);
+    let layout = Layout::new();
+    let (kept, kept_bytes, _) = layout.image_blobs(&spec("main", &main, "amd64"));
+    layout.add_entry(Some("main"), OCI_MANIFEST, &kept, kept_bytes.len());
+    let (amd, amd_bytes, _) = layout.image_blobs(&spec("y-amd", &gone, "amd64"));
+    let (arm, arm_bytes, _) = layout.image_blobs(&spec("y-arm", &gone, "arm64"));
+    let index = index_of(&[
+        (&amd, amd_bytes.len(), "amd64"),
+        (&arm, arm_bytes.len(), "arm64"),
+    ]);
+    let old_tag = format!("sha-{}", &gone[..7]);
+    let index_digest = layout.put_manifest(Some(&old_tag), OCI_INDEX, &index);
+    // An OCI referrer (a signature with `subject`) of the amd64 child, as an untagged entry.
+    let (sig_bytes, sig_blobs) = signature(&layout, &amd, Some((&amd, amd_bytes.len())));
+    let sig = layout.put_manifest(None, OCI_MANIFEST, &sig_bytes);
+
+    let (out, report) = cleanup(&layout, &clone, &["--config", &config]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let deletions = manifest_results(&report);
+    assert_eq!(
+        deletions.get(&sig).map(String::as_str),
+        Some("deleted"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        layout.entries_of(&sig),
+        (vec![], 0),
+        "{:#?}",
+        layout.entries()
+    );
+    for d in [&index_digest, &amd, &sig, &sig_blobs[0], &sig_blobs[1]] {
+        assert!(!layout.has_blob(d), "{d} survived:\n{}", out.stdout);
+    }
+    assert_eq!(layout.entries_of(&kept).0, ["main"]);
+    assert_eq!(layout.entries().len(), 1, "{:#?}", layout.entries());
+}
