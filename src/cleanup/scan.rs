@@ -1,15 +1,15 @@
 //! Reads repositories through the [`Repository`] trait into [`RepoScan`]s: every tag with
-//! its digest, and the manifest graph around them (index children at any depth, OCI referrers,
-//! cosign `sha256-<hex>.sig|.att|.sbom` tags linked to their subject). Then, in a second
-//! step, the image configs the planner asks for ([`super::plan::configs_needed`]), through the
-//! on-disk [`ConfigCache`].
+//! its digest, and the manifest graph around them (index children at any depth, OCI referrers
+//! of every one of those, cosign `sha256-<hex>.sig|.att|.sbom` tags linked to their subject).
+//! Then, in a second step, the image configs the planner asks for
+//! ([`super::plan::configs_needed`]), through the on-disk [`ConfigCache`].
 //!
 //! One GET per tag gives both the digest and the manifest, which is the fewest requests a
 //! scan can make. Every repository's work shares one concurrency limit. A tag or manifest
 //! that cannot be read is recorded with the reason (the planner keeps what it cannot judge);
 //! only a tag list that cannot be read fails the scan, before anything is changed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -156,18 +156,15 @@ pub async fn scan(
         }
     }
 
-    // Referrers, where the backend has the API: asked for every tagged manifest.
+    // Referrers, where the backend has the API: asked once for every manifest of the graph
+    // so far, tagged ones and index children at any depth, so that signatures of platform
+    // images are in the graph too.
     let mut asks = Vec::new();
     for (i, repo) in repos.iter().enumerate() {
         if !repo.capabilities().referrers_api {
             continue;
         }
-        let tagged: HashSet<&Digest> = scanned.scans[i]
-            .tags
-            .iter()
-            .filter_map(|t| t.digest.as_ref().ok())
-            .collect();
-        asks.extend(tagged.into_iter().map(|d| (i, d.clone())));
+        asks.extend(scanned.scans[i].manifests.keys().map(|d| (i, d.clone())));
     }
     let answers: Vec<(
         usize,
@@ -396,6 +393,120 @@ mod tests {
             artifact_type: None,
             annotations: Default::default(),
         }
+    }
+
+    /// A layout that logs the subjects it is asked referrers of.
+    struct Counting {
+        dir: OciDir,
+        asked: std::sync::Mutex<Vec<Digest>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Repository for Counting {
+        fn name(&self) -> &str {
+            self.dir.name()
+        }
+        fn capabilities(&self) -> crate::registry::Capabilities {
+            self.dir.capabilities()
+        }
+        async fn list_tags(&self) -> Result<Vec<String>, crate::registry::Error> {
+            self.dir.list_tags().await
+        }
+        async fn manifest(&self, reference: &str) -> Result<Manifest, crate::registry::Error> {
+            self.dir.manifest(reference).await
+        }
+        async fn resolve_digest(&self, tag: &str) -> Result<Digest, crate::registry::Error> {
+            self.dir.resolve_digest(tag).await
+        }
+        async fn config(
+            &self,
+            config: &Descriptor,
+        ) -> Result<crate::registry::ImageConfig, crate::registry::Error> {
+            self.dir.config(config).await
+        }
+        async fn referrers(
+            &self,
+            subject: &Digest,
+        ) -> Result<Vec<Descriptor>, crate::registry::Error> {
+            self.asked.lock().unwrap().push(subject.clone());
+            self.dir.referrers(subject).await
+        }
+        async fn delete_manifest(&self, digest: &Digest) -> Result<(), crate::registry::Error> {
+            self.dir.delete_manifest(digest).await
+        }
+        async fn untag(
+            &self,
+            tag: &str,
+            current: &Manifest,
+        ) -> Result<crate::registry::UntagMethod, crate::registry::Error> {
+            self.dir.untag(tag, current).await
+        }
+    }
+
+    #[tokio::test]
+    async fn referrers_of_index_children_are_asked_once_per_manifest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OciDir::create(&tmp.path().join("layout")).unwrap();
+        let amd = image(&dir, "amd64", None);
+        let arm = image(&dir, "arm64", None);
+        dir.put_blob(media_type::OCI_MANIFEST, &amd).unwrap();
+        dir.put_blob(media_type::OCI_MANIFEST, &arm).unwrap();
+        let inner = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": media_type::OCI_INDEX,
+            "manifests": [desc(&arm, media_type::OCI_MANIFEST)],
+        }))
+        .unwrap();
+        dir.put_blob(media_type::OCI_INDEX, &inner).unwrap();
+        // Both children are also in a second index: still one question each.
+        let children = [
+            desc(&amd, media_type::OCI_MANIFEST),
+            desc(&inner, media_type::OCI_INDEX),
+        ];
+        for (tag, extra) in [("multi", "a"), ("other", "b")] {
+            let outer = serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2, "mediaType": media_type::OCI_INDEX,
+                "manifests": children, "annotations": {"seed": extra},
+            }))
+            .unwrap();
+            dir.put_manifest(&outer, Some(tag)).unwrap();
+        }
+        let amd_sig = dir
+            .put_manifest(
+                &image(&dir, "amd-sig", Some(&desc(&amd, media_type::OCI_MANIFEST))),
+                None,
+            )
+            .unwrap();
+        let arm_sig = dir
+            .put_manifest(
+                &image(&dir, "arm-sig", Some(&desc(&arm, media_type::OCI_MANIFEST))),
+                None,
+            )
+            .unwrap();
+        let counting = Arc::new(Counting {
+            dir: OciDir::open(dir.path().to_str().unwrap()).unwrap(),
+            asked: Default::default(),
+        });
+        let repos: Vec<Arc<dyn Repository>> = vec![counting.clone()];
+
+        let scanned = scan(&repos, 4, &Progress::hidden()).await.unwrap();
+        let s = &scanned.scans[0];
+        let (amd_d, arm_d) = (Digest::of_bytes(&amd), Digest::of_bytes(&arm));
+        assert_eq!(
+            s.manifests[&amd_d].referrers,
+            std::slice::from_ref(&amd_sig)
+        );
+        assert_eq!(
+            s.manifests[&arm_d].referrers,
+            std::slice::from_ref(&arm_sig)
+        );
+        assert_eq!(s.manifests[&arm_sig].subject.as_ref(), Some(&arm_d));
+        // Two outer indexes, the inner one, two images: five manifests, five questions.
+        let mut asked = counting.asked.lock().unwrap().clone();
+        asked.sort();
+        let mut want: Vec<Digest> = s.tags.iter().map(|t| t.digest.clone().unwrap()).collect();
+        want.extend([amd_d, arm_d, Digest::of_bytes(&inner)]);
+        want.sort();
+        assert_eq!(asked, want);
     }
 
     #[tokio::test]

@@ -3,8 +3,12 @@
 //! A layout is `oci-layout`, `index.json` and `blobs/<alg>/<hex>`. Tags are the
 //! `org.opencontainers.image.ref.name` annotations of `index.json` entries; an entry without
 //! that annotation keeps its manifest alive untagged (that is how referrers such as signatures
-//! live in a layout). Untag removes the annotation, delete removes every entry of a digest and
-//! then garbage-collects each blob no longer reachable from `index.json`. `index.json` is
+//! live in a layout). Untag removes the annotation (the whole entry when another entry or an
+//! index still holds the manifest), delete removes every entry of a digest and then
+//! garbage-collects each blob no longer reachable from `index.json`; an untagged index child,
+//! which has no entry, is deleted once nothing reaches it. Problems of the collection (a
+//! reachable manifest missing from `blobs/`, one that cannot be read) are warnings: the
+//! deletion itself is done, and no blob is removed on partial knowledge. `index.json` is
 //! rewritten atomically (temp file + rename) under a lock, so a crash never leaves half a file.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -228,49 +232,109 @@ impl OciDir {
         out
     }
 
-    /// Removes every blob that `index.json` no longer reaches. A manifest that cannot be
-    /// read stops the collection: deleting blobs on partial knowledge could lose data.
-    fn collect_garbage(&self, index: &LayoutIndex) -> Result<usize, Error> {
-        let mut live: HashSet<Digest> = HashSet::new();
-        let mut todo: Vec<Descriptor> = index.manifests.clone();
+    /// What `entries` reach: manifests at any depth and the blobs of their images.
+    fn live(&self, entries: &[Descriptor]) -> Live {
+        let mut live = Live::default();
+        let mut todo: Vec<Descriptor> = entries.to_vec();
         while let Some(desc) = todo.pop() {
-            if !live.insert(desc.digest.clone()) {
+            if !live.digests.insert(desc.digest.clone()) {
                 continue;
             }
-            let m = self.read_manifest(&desc.digest, Some(&desc.media_type))?;
-            match &m.kind {
-                super::ManifestKind::Index { manifests } => todo.extend(manifests.iter().cloned()),
-                super::ManifestKind::Image { config, layers } => {
-                    live.insert(config.digest.clone());
-                    live.extend(layers.iter().map(|l| l.digest.clone()));
+            match self.read_manifest(&desc.digest, Some(&desc.media_type)) {
+                Ok(m) => match &m.kind {
+                    super::ManifestKind::Index { manifests } => {
+                        todo.extend(manifests.iter().cloned())
+                    }
+                    super::ManifestKind::Image { config, layers } => {
+                        live.digests.insert(config.digest.clone());
+                        live.digests.extend(layers.iter().map(|l| l.digest.clone()));
+                    }
+                },
+                Err(e) if e.is_not_found() => live.missing.push(desc.digest),
+                Err(e) => {
+                    live.unreadable.get_or_insert(e);
                 }
             }
         }
+        live
+    }
+
+    /// Removes every blob that `live` does not hold. Problems are warnings, not errors: the
+    /// caller's change to `index.json` is done by then, and a blob left behind costs only
+    /// space (the next deletion collects it).
+    fn collect_garbage(&self, live: &Live) -> usize {
+        if let Some(e) = &live.unreadable {
+            // What that manifest references is unknown: collecting now could lose data.
+            tracing::warn!(
+                layout = %self.name,
+                "no blob was collected: {e}; repair or remove that manifest, and the next \
+                 deletion collects the unreferenced blobs"
+            );
+            return 0;
+        }
+        for digest in &live.missing {
+            // Absent, it references nothing; a partial copy (`skopeo copy` of one platform
+            // of an index) leaves layouts like this.
+            tracing::warn!(
+                layout = %self.name,
+                %digest,
+                "`index.json` reaches manifest {digest}, which is not in `blobs/`; the \
+                 layout is incomplete (copy it again with `skopeo copy --all` to complete it)"
+            );
+        }
         let mut removed = 0;
         let blobs = self.root.join("blobs");
-        let algorithms =
-            std::fs::read_dir(&blobs).map_err(|e| self.io_error("list `blobs`", &e))?;
-        for alg in algorithms {
-            let alg = alg.map_err(|e| self.io_error("list `blobs`", &e))?;
+        let algorithms = match std::fs::read_dir(&blobs) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(layout = %self.name, "no blob was collected: cannot list `blobs`: {e}");
+                return 0;
+            }
+        };
+        for alg in algorithms.flatten() {
             let alg_name = alg.file_name().to_string_lossy().into_owned();
-            let entries = std::fs::read_dir(alg.path())
-                .map_err(|e| self.io_error(&format!("list `blobs/{alg_name}`"), &e))?;
-            for entry in entries {
-                let entry = entry.map_err(|e| self.io_error("list blobs", &e))?;
+            let entries = match std::fs::read_dir(alg.path()) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(layout = %self.name, "cannot list `blobs/{alg_name}`: {e}");
+                    continue;
+                }
+            };
+            for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let Ok(digest) = Digest::parse(&format!("{alg_name}:{name}")) else {
                     // Not a blob (a temp file of another writer, say): not ours to remove.
                     continue;
                 };
-                if !live.contains(&digest) {
-                    std::fs::remove_file(entry.path())
-                        .map_err(|e| self.io_error(&format!("remove blob {digest}"), &e))?;
-                    removed += 1;
+                if live.digests.contains(&digest) {
+                    continue;
+                }
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    // Someone else collected it first.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => tracing::warn!(
+                        layout = %self.name,
+                        %digest,
+                        "could not remove unreferenced blob {digest}: {e}; check the \
+                         permissions of `blobs/{alg_name}`"
+                    ),
                 }
             }
         }
-        Ok(removed)
+        removed
     }
+}
+
+/// What `index.json` keeps alive.
+#[derive(Default)]
+struct Live {
+    /// Manifests reached at any depth, and the configs and layers of their images.
+    digests: HashSet<Digest>,
+    /// Manifests reached but absent from `blobs/`.
+    missing: Vec<Digest>,
+    /// The first manifest reached that exists but cannot be read.
+    unreadable: Option<Error>,
 }
 
 /// The tag of an `index.json` entry.
@@ -372,14 +436,34 @@ impl super::Repository for OciDir {
         let mut index = self.read_index()?;
         let before = index.manifests.len();
         index.manifests.retain(|d| d.digest != *digest);
-        if index.manifests.len() == before {
-            return Err(self.not_found(format!(
-                "manifest {digest} as an `index.json` entry (it is gone, or only a child of \
-                 an index)"
+        let had_entry = index.manifests.len() < before;
+        if had_entry {
+            self.write_index(&index)?;
+        }
+        let live = self.live(&index.manifests);
+        if live.digests.contains(digest) {
+            if !had_entry {
+                return Err(self.error(format!(
+                    "manifest {digest} has no `index.json` entry, and an index in \
+                     `index.json` still references it; it was left alone (delete that index \
+                     first)"
+                )));
+            }
+            tracing::warn!(
+                layout = %self.name,
+                %digest,
+                "removed the `index.json` entry of {digest}; the manifest stays because an \
+                 index still references it"
+            );
+        } else if !had_entry && let Some(e) = &live.unreadable {
+            return Err(self.error(format!(
+                "manifest {digest} has no `index.json` entry, and whether an index still \
+                 references it is unknown ({e}); it was left alone"
             )));
         }
-        self.write_index(&index)?;
-        let removed = self.collect_garbage(&index)?;
+        // An untagged child (no entry of its own) is deleted once nothing reaches it: its
+        // blobs go now, or went already with its index.
+        let removed = self.collect_garbage(&live);
         tracing::debug!(layout = %self.name, %digest, removed, "deleted manifest, collected blobs");
         Ok(())
     }
@@ -400,13 +484,21 @@ impl super::Repository for OciDir {
                 index.manifests[pos].digest, current.digest
             )));
         }
-        // The manifest stays: if no other entry holds it, this entry stays without its tag.
-        let others = index
+        // The manifest stays: the entry goes when another entry holds it or an index it
+        // keeps references it (an unnamed entry would outlive that index and keep the
+        // manifest forever); otherwise it stays without its tag.
+        let rest: Vec<Descriptor> = index
             .manifests
             .iter()
             .enumerate()
-            .any(|(i, d)| i != pos && d.digest == current.digest);
-        if others {
+            .filter(|(i, _)| *i != pos)
+            .map(|(_, d)| d.clone())
+            .collect();
+        let held = rest.iter().any(|d| d.digest == current.digest) || {
+            let live = self.live(&rest);
+            live.unreadable.is_none() && live.digests.contains(&current.digest)
+        };
+        if held {
             index.manifests.remove(pos);
         } else {
             index.manifests[pos].annotations.remove(REF_NAME);
@@ -521,9 +613,138 @@ mod tests {
         dir.delete_manifest(&b).await.unwrap();
         assert_eq!(blob_count(&dir), 3 * 3 + 1);
         assert!(dir.manifest(b.as_str()).await.is_ok());
-        assert!(dir.delete_manifest(&a).await.is_err());
+        // Deleting what is gone already is done.
+        dir.delete_manifest(&a).await.unwrap();
         let raw = std::fs::read_to_string(dir.path().join("index.json")).unwrap();
         assert!(!raw.contains(a.hex()), "index.json still names {a}");
+    }
+
+    fn desc_of(bytes: &[u8], media_type: &str) -> Descriptor {
+        Descriptor {
+            media_type: media_type.into(),
+            digest: Digest::of_bytes(bytes),
+            size: bytes.len() as u64,
+            platform: None,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    fn index_of(children: &[Descriptor]) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": media_type::OCI_INDEX, "manifests": children,
+        }))
+        .unwrap()
+    }
+
+    fn has_blob(dir: &OciDir, digest: &Digest) -> bool {
+        dir.blob_path(digest).exists()
+    }
+
+    fn entries_of(dir: &OciDir, digest: &Digest) -> Vec<Option<String>> {
+        let index = dir.read_index().unwrap();
+        index
+            .manifests
+            .iter()
+            .filter(|d| d.digest == *digest)
+            .map(|d| ref_name(d).map(str::to_string))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_missing_child_blob_does_not_stop_the_collection() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OciDir::create(tmp.path()).unwrap();
+        let present = image(&dir, "amd64", None);
+        dir.put_blob(media_type::OCI_MANIFEST, &present).unwrap();
+        let absent = desc_of(b"never copied", media_type::OCI_MANIFEST);
+        let index = index_of(&[desc_of(&present, media_type::OCI_MANIFEST), absent]);
+        let multi = dir.put_manifest(&index, Some("multi")).unwrap();
+        let old = dir
+            .put_manifest(&image(&dir, "old", None), Some("old"))
+            .unwrap();
+        let count = blob_count(&dir);
+
+        dir.delete_manifest(&old).await.unwrap();
+        assert!(!has_blob(&dir, &old));
+        assert_eq!(blob_count(&dir), count - 3);
+        assert!(has_blob(&dir, &multi));
+        assert!(has_blob(&dir, &Digest::of_bytes(&present)));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_manifest_stops_the_collection_not_the_deletion() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OciDir::create(tmp.path()).unwrap();
+        let kept = dir
+            .put_manifest(&image(&dir, "kept", None), Some("kept"))
+            .unwrap();
+        let old = dir
+            .put_manifest(&image(&dir, "old", None), Some("old"))
+            .unwrap();
+        std::fs::write(dir.blob_path(&kept), b"garbled").unwrap();
+        let count = blob_count(&dir);
+
+        dir.delete_manifest(&old).await.unwrap();
+        assert_eq!(dir.list_tags().await.unwrap(), ["kept"]);
+        // What `kept` references is unknown now: nothing is collected.
+        assert_eq!(blob_count(&dir), count);
+    }
+
+    #[tokio::test]
+    async fn an_untagged_child_is_deleted_once_nothing_reaches_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OciDir::create(tmp.path()).unwrap();
+        let child = image(&dir, "child", None);
+        let child_d = dir.put_blob(media_type::OCI_MANIFEST, &child).unwrap();
+        let index = index_of(std::slice::from_ref(&child_d));
+        let multi = dir.put_manifest(&index, Some("multi")).unwrap();
+        let lone = image(&dir, "lone", None);
+        let lone_d = dir.put_blob(media_type::OCI_MANIFEST, &lone).unwrap();
+        let count = blob_count(&dir);
+
+        // Its index still holds it: left alone, and that is an error.
+        let err = dir.delete_manifest(&child_d.digest).await.unwrap_err();
+        assert!(err.to_string().contains("delete that index first"), "{err}");
+        assert_eq!(blob_count(&dir), count);
+        // A manifest nothing reaches goes with its blobs.
+        dir.delete_manifest(&lone_d.digest).await.unwrap();
+        assert!(!has_blob(&dir, &lone_d.digest));
+        assert_eq!(blob_count(&dir), count - 3);
+        // The index takes the child along; deleting the child afterwards is done.
+        dir.delete_manifest(&multi).await.unwrap();
+        assert!(!has_blob(&dir, &child_d.digest));
+        dir.delete_manifest(&child_d.digest).await.unwrap();
+        assert_eq!(blob_count(&dir), 0);
+    }
+
+    #[tokio::test]
+    async fn untag_of_a_child_of_a_kept_index_removes_its_entry() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OciDir::create(tmp.path()).unwrap();
+        let amd = image(&dir, "amd64", None);
+        let arm = image(&dir, "arm64", None);
+        let amd_d = dir.put_manifest(&amd, Some("amd-old")).unwrap();
+        let arm_d = dir.put_manifest(&arm, Some("arm-old")).unwrap();
+        dir.put_manifest(&arm, Some("arm-stays")).unwrap();
+        let index = index_of(&[
+            desc_of(&amd, media_type::OCI_MANIFEST),
+            desc_of(&arm, media_type::OCI_MANIFEST),
+        ]);
+        let multi = dir.put_manifest(&index, Some("multi")).unwrap();
+        let count = blob_count(&dir);
+
+        let m = dir.manifest(amd_d.as_str()).await.unwrap();
+        dir.untag("amd-old", &m).await.unwrap();
+        assert!(entries_of(&dir, &amd_d).is_empty());
+        let m = dir.manifest(arm_d.as_str()).await.unwrap();
+        dir.untag("arm-old", &m).await.unwrap();
+        assert_eq!(entries_of(&dir, &arm_d), [Some("arm-stays".to_string())]);
+        assert_eq!(blob_count(&dir), count);
+        // Once the index goes, nothing keeps the untagged child.
+        dir.delete_manifest(&multi).await.unwrap();
+        assert!(!has_blob(&dir, &amd_d));
+        assert!(has_blob(&dir, &arm_d));
     }
 
     #[test]

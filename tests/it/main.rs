@@ -20,3 +20,5 @@ mod ci_env;
 mod forge;
 // Cleanup decisions: pull-request state, tag forms, image counting, dates, reasons.
 mod decisions;
+// `berth cleanup` on OCI layouts with missing children, untagged children and child referrers.
+mod layouts;
