@@ -406,7 +406,10 @@ fn build(root: &Path, now: DateTime<Utc>) -> anyhow::Result<World> {
         None,
     )?;
     let desc = images.image(Some(&s1), Some("Feature/Search"), built(ago(6)), "amd64")?;
-    images.tag(&desc, &[format!("sha-{}", short(&s1)), "Feature-Search".into()])?;
+    images.tag(
+        &desc,
+        &[format!("sha-{}", short(&s1)), "Feature-Search".into()],
+    )?;
 
     // Pull request #17 from a fork: only `refs/pull/17/head` has its commit. Offline, berth
     // cannot know whether it is still open.

@@ -1023,7 +1023,10 @@ impl<'a> Context<'a> {
         let names_it = |by: &KeptBy| {
             let r = &self.refs[by.git_ref as usize];
             SlugStyle::ALL.iter().any(|&style| {
-                template.render(Some(hex), Some((r.kind, &r.name)), style).as_deref() == Some(tag)
+                template
+                    .render(Some(hex), Some((r.kind, &r.name)), style)
+                    .as_deref()
+                    == Some(tag)
             })
         };
         let start = kept.also.partition_point(|(m, _)| *m < n);
