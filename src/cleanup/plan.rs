@@ -84,6 +84,9 @@ pub struct ManifestFacts {
     pub config: Option<ImageConfig>,
     /// Why reading this manifest (or its config) failed, if it did.
     pub error: Option<String>,
+    /// The registry answered a definite not-found for it: it is not in the repository (the
+    /// subject of a signature tag whose image is gone).
+    pub absent: bool,
 }
 
 /// Everything the planner decides from.
@@ -744,6 +747,22 @@ impl<'a> Context<'a> {
                             format_args!("signature of deleted image {}", subject.short()),
                         ),
                     )
+                } else if node.is_some_and(|n| graph.is_absent(n as Node)) {
+                    // The signed image is gone: the signature goes once it is old enough.
+                    let blocker = nodes[k].and_then(|n| self.deletion_blocker(&graph, n));
+                    match blocker {
+                        Some(keep) => (true, keep),
+                        None => (
+                            false,
+                            Reason::deleted(
+                                "signature",
+                                format_args!(
+                                    "its signed image {} is no longer in the repository",
+                                    subject.short()
+                                ),
+                            ),
+                        ),
+                    }
                 } else if node.is_some_and(|n| graph.is_child(n as Node)) {
                     (
                         true,

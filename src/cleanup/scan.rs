@@ -205,6 +205,33 @@ pub async fn scan(
         }
     }
 
+    // A cosign tag whose subject nothing else mentions: ask for the subject once. A definite
+    // not-found means the signed image is gone, and its signature may go; any other answer
+    // (an untagged image that is still there, an error) keeps the signature.
+    let mut subjects: Vec<(usize, Digest)> = Vec::new();
+    for (i, scan) in scanned.scans.iter().enumerate() {
+        for t in &scan.tags {
+            if let Some(subject) = cosign_subject(&t.name) {
+                if !scan.manifests.contains_key(&subject) {
+                    subjects.push((i, subject));
+                }
+            }
+        }
+    }
+    subjects.sort();
+    subjects.dedup();
+    for (i, digest, result) in fetch_manifests(repos, subjects, limit).await {
+        match result {
+            Ok(m) => {
+                record(&mut scanned, i, m);
+            }
+            Err(e) if e.is_not_found() => {
+                scanned.scans[i].manifests.entry(digest).or_default().absent = true;
+            }
+            Err(e) => note_error(&mut scanned.scans[i], &digest, e),
+        }
+    }
+
     // Cosign's tag scheme names the subject in the tag.
     for scan in &mut scanned.scans {
         let links: Vec<(Digest, Digest)> = scan
@@ -213,7 +240,7 @@ pub async fn scan(
             .filter_map(|t| Some((cosign_subject(&t.name)?, t.digest.clone().ok()?)))
             .collect();
         for (subject, sig) in links {
-            if scan.manifests.contains_key(&subject) {
+            if scan.manifests.get(&subject).is_some_and(|f| !f.absent) {
                 link(scan, &subject, &sig);
             }
         }

@@ -438,3 +438,25 @@ fn fetch_brings_pull_request_refs() {
     let listed = git(&clone, &["for-each-ref", "--format=%(refname)"]);
     assert!(listed.contains("pull/3/head"), "{listed}");
 }
+
+/// Case 13: a cosign signature whose image is no longer in the repository goes once it is
+/// older than `built_within`; one whose image is still there stays.
+#[test]
+fn a_signature_of_a_gone_image_goes() {
+    let c = Case::new("keep:\n  built_within: 2h\n");
+    let m1 = c.f.commit_ago("main", "m1", 30);
+    let gone = crate::harness::seed::digest_of(b"an image an earlier cleanup deleted");
+    let sig_tag = format!("sha256-{}.sig", gone.trim_start_matches("sha256:"));
+    let clone = c.publish(&[
+        (sha7(&m1), built("m1", 30)),
+        (sig_tag.clone(), built("signature of a gone image", 30)),
+    ]);
+    let (d, _) = c.plan(&clone, &[], &[]);
+    assert!(!keeps(&d, &sig_tag), "{}", reason(&d, &sig_tag));
+    assert!(
+        reason(&d, &sig_tag).contains("is no longer in the repository"),
+        "{}",
+        reason(&d, &sig_tag)
+    );
+    assert!(keeps(&d, &sha7(&m1)));
+}

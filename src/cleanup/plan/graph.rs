@@ -355,6 +355,11 @@ impl<'a> Graph<'a> {
         }
     }
 
+    /// True when the registry said `n` is not there.
+    pub(super) fn is_absent(&self, n: Node) -> bool {
+        self.facts[n as usize].is_some_and(|f| f.absent)
+    }
+
     /// True when `n` is a child of some index the scan read.
     pub(super) fn is_child(&self, n: Node) -> bool {
         self.children.list.contains(&n)

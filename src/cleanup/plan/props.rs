@@ -354,7 +354,8 @@ fn check_invariants(w: &World, plan: &Plan) -> Result<(), TestCaseError> {
                             ..
                         }
                     ))
-                    || rp.manifest_deletions.iter().any(|m| m.digest == subject),
+                    || rp.manifest_deletions.iter().any(|m| m.digest == subject)
+                    || scan.manifests.get(&subject).is_some_and(|f| f.absent),
                 "signature {} deleted while its subject stays",
                 &t.tag
             ),

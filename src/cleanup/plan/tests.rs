@@ -374,6 +374,45 @@ fn signatures_of_a_deleted_index_children_go_with_them() {
 }
 
 #[test]
+fn a_signature_goes_once_its_image_is_gone_and_it_is_old_enough() {
+    let mut h = History::default();
+    h.chain("m", 3, None, hours_ago(24 * 60))
+        .branch("main", "m3");
+    let git = h.facts();
+    let mut s = Scan::new("r");
+    let gone = dig("deleted in an earlier run");
+    s.0.manifests.insert(
+        gone.clone(),
+        ManifestFacts {
+            absent: true,
+            ..ManifestFacts::default()
+        },
+    );
+    let sig = s.image("old signature", 24 * 30, &[]);
+    let tag = format!("sha256-{}.sig", gone.hex());
+    s.tag(&tag, &sig);
+    let d = decisions(&plan_one(&git, &CleanupConfig::default(), &s.0));
+    assert_eq!(
+        reason(&d, &tag),
+        format!(
+            "deleted: its signed image {} is no longer in the repository",
+            gone.short()
+        )
+    );
+    // A young signature of a gone image waits for keep.built_within.
+    let mut young = Scan::new("r");
+    young.0.manifests = s.0.manifests.clone();
+    let fresh = young.image("fresh signature", 1, &[]);
+    young.tag(&tag, &fresh);
+    let d = decisions(&plan_one(&git, &CleanupConfig::default(), &young.0));
+    assert!(keeps(&d, &tag), "{}", reason(&d, &tag));
+    // A subject that is still there, untagged, keeps its signature.
+    s.0.manifests.get_mut(&gone).unwrap().absent = false;
+    let d = decisions(&plan_one(&git, &no_age(), &s.0));
+    assert!(keeps(&d, &tag));
+}
+
+#[test]
 fn signatures_follow_their_subject_both_ways() {
     let mut h = History::default();
     h.chain("m", 12, None, hours_ago(24 * 60))
