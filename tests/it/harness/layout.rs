@@ -82,21 +82,10 @@ impl Layout {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> BTreeMap<String, String> {
-        let mut all = vec!["--dry-run", "--output", "json"];
-        all.extend(args);
-        let out = self.cleanup(dir, &all, env);
-        assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-        report["repos"][0]["tags"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                (
-                    t["tag"].as_str().unwrap().to_string(),
-                    t["action"].as_str().unwrap().to_string(),
-                )
-            })
+        self.decisions(dir, args, env)
+            .0
+            .into_iter()
+            .map(|(tag, (action, _))| (tag, action))
             .collect()
     }
 
