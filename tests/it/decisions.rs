@@ -460,3 +460,56 @@ fn a_signature_of_a_gone_image_goes() {
     );
     assert!(keeps(&d, &sha7(&m1)));
 }
+
+/// The same through GitLab: a merge request's ref `refs/merge-requests/N/head`, its state from
+/// GitLab's API (the job token is sent as `JOB-TOKEN`); merged, its images go.
+#[test]
+fn merge_request_state_comes_from_gitlab() {
+    let c = Case::new("keep:\n  built_within: 2h\n");
+    let m1 = c.f.commit_ago("main", "m1", 48);
+    let r1 = c.f.commit_ago("feature/mr", "r1", 6);
+    c.f.git(&["checkout", "-q", "main"]);
+    c.f.push("main");
+    c.f.git(&[
+        "push",
+        "-q",
+        "origin",
+        &format!("{r1}:refs/merge-requests/12/head"),
+    ]);
+    c.layout.images(&[
+        (sha7(&m1), built("m1", 48)),
+        (r1[..8].to_string(), built("r1", 6)),
+        ("pr-12".into(), built("mr", 6)),
+    ]);
+    let clone = c.f.clone_ci();
+    let fake = ForgeFake::gitlab(vec![Pr::open(12, "feature/mr").with_sha(&r1)]);
+    let env: Vec<(&'static str, String)> = vec![
+        (
+            "CI_PROJECT_ID",
+            crate::harness::forge::GITLAB_PROJECT_ID.to_string(),
+        ),
+        ("CI_API_V4_URL", fake.url()),
+        (
+            "CI_JOB_TOKEN",
+            crate::harness::forge::GITLAB_JOB_TOKEN.to_string(),
+        ),
+    ];
+    let (d, notes) = c.plan(&clone, &["--fetch"], &as_refs(&env));
+    assert_eq!(reason(&d, "pr-12"), "kept: tag of open pull request #12");
+    assert!(keeps(&d, &r1[..8]), "{}", reason(&d, &r1[..8]));
+    assert!(
+        notes.iter().any(|n| n.contains("as GitLab lists them")),
+        "{notes:?}"
+    );
+    assert!(
+        fake.requests()
+            .iter()
+            .all(|r| r.auth.as_deref() == Some("job-token"))
+    );
+    fake.assert_no_unexpected();
+
+    fake.merge(12);
+    let (d, _) = c.plan(&clone, &["--fetch"], &as_refs(&env));
+    assert!(reason(&d, "pr-12").contains("GitLab lists it as closed or merged"));
+    assert!(!keeps(&d, &r1[..8]), "{}", reason(&d, &r1[..8]));
+}

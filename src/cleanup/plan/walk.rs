@@ -174,14 +174,20 @@ pub(super) fn keep_set(
     let mut also: Vec<(Node, KeptBy)> = Vec::new();
     // newest[c]: the newest committer date of an image commit at or below c; walks never
     // enter commits with none, and visit the others best-first by it.
-    let mut newest: Vec<Option<i64>> = vec![None; n];
+    // `NONE` marks commits with no image at or below them.
+    const NONE: i64 = i64::MIN;
+    let mut newest: Vec<i64> = vec![NONE; n];
     for &c in order {
-        let own = (!images.of(c).is_empty()).then(|| graph.time(c));
+        let own = if images.of(c).is_empty() {
+            NONE
+        } else {
+            graph.time(c)
+        };
         newest[c as usize] = graph
             .parents(c)
             .iter()
             .map(|&p| newest[p as usize])
-            .fold(own, Option::max);
+            .fold(own, i64::max);
     }
     // Visit stamps per commit and per image instead of fresh sets per walk.
     let mut visited = vec![0u32; n];
@@ -202,13 +208,8 @@ pub(super) fn keep_set(
                         seen: &mut [u32]|
          -> bool {
             let age = now - graph.time(c);
-            let fresh: Vec<Node> = images
-                .of(c)
-                .iter()
-                .copied()
-                .filter(|&m| std::mem::replace(&mut seen[m as usize], walk) != walk)
-                .collect();
-            if fresh.is_empty() {
+            let carried = images.of(c);
+            if carried.iter().all(|&m| seen[m as usize] == walk) {
                 // No new group, but if even the next one could not be admitted, stop.
                 return limit.admits(groups + 1, age);
             }
@@ -216,7 +217,10 @@ pub(super) fn keep_set(
                 return false;
             }
             groups += 1;
-            for m in fresh {
+            for &m in carried {
+                if std::mem::replace(&mut seen[m as usize], walk) == walk {
+                    continue;
+                }
                 let by = KeptBy {
                     git_ref: ri as u32,
                     rank: groups as u32,
@@ -236,9 +240,9 @@ pub(super) fn keep_set(
         }
         frontier.clear();
         ready.clear();
-        if let Some(bound) = newest[r.tip as usize] {
+        if newest[r.tip as usize] != NONE {
             visited[r.tip as usize] = walk;
-            frontier.push((bound, r.tip));
+            frontier.push((newest[r.tip as usize], r.tip));
         }
         loop {
             // An image commit is next in date order once nothing left to visit can hold one as
@@ -261,11 +265,10 @@ pub(super) fn keep_set(
                 ready.push((graph.time(c), Reverse(c)));
             }
             for &p in graph.parents(c) {
-                if let Some(bound) = newest[p as usize] {
-                    if visited[p as usize] != walk {
-                        visited[p as usize] = walk;
-                        frontier.push((bound, p));
-                    }
+                let bound = newest[p as usize];
+                if bound != NONE && visited[p as usize] != walk {
+                    visited[p as usize] = walk;
+                    frontier.push((bound, p));
                 }
             }
         }
