@@ -213,7 +213,7 @@ async fn execute_repo(
     };
     if let Some(current) = &current {
         deletes.retain(|tag, (planned, _)| {
-            let now = current.get(*tag);
+            let now = current.digests.get(*tag);
             if now == Some(*planned) {
                 return true;
             }
@@ -222,11 +222,14 @@ async fn execute_repo(
                 tag: Some(tag.to_string()),
                 planned: Some((*planned).clone()),
                 current: now.cloned(),
-                why: match now {
-                    Some(_) => {
+                why: match (now, current.unknown.get(*tag)) {
+                    (Some(_), _) => {
                         "the tag points at another digest than when the plan was made".into()
                     }
-                    None => "the tag no longer exists".into(),
+                    (None, Some(why)) => {
+                        format!("the tag could not be resolved again ({why}); kept")
+                    }
+                    (None, None) => "the tag no longer exists".into(),
                 },
             });
             false
@@ -243,9 +246,12 @@ async fn execute_repo(
     let mut followers: Vec<(Job, Option<Digest>)> = Vec::new();
     for (digest, tags) in by_digest {
         let all_manifest = tags.iter().all(|(_, h)| *h == How::DeleteManifest);
+        // Another tag names the digest now, or one could not be resolved and might.
         let others_now = current.as_ref().is_some_and(|c| {
-            c.iter()
-                .any(|(t, d)| d == digest && !tags.iter().any(|(x, _)| x == t))
+            !c.unknown.is_empty()
+                || c.digests
+                    .iter()
+                    .any(|(t, d)| d == digest && !tags.iter().any(|(x, _)| x == t))
         });
         if all_manifest && !others_now {
             let job = Job::DeleteManifest {
@@ -280,7 +286,22 @@ async fn execute_repo(
 
     // Untagged referrers of deleted subjects: their subject comes from the manifest itself,
     // read only when some subject failed (otherwise every subject went).
+    // A tag that could not be resolved again might name any manifest: none goes by digest.
+    let unresolved = current
+        .as_ref()
+        .and_then(|c| c.unknown.iter().min())
+        .map(|(tag, why)| format!("tag {tag} could not be resolved again ({why}); kept"));
     for md in &rp.manifest_deletions {
+        if let Some(why) = &unresolved {
+            progress.inc(1);
+            outcome.skipped.push(Skipped {
+                tag: None,
+                planned: Some(md.digest.clone()),
+                current: None,
+                why: why.clone(),
+            });
+            continue;
+        }
         let subject = if failed_subjects.is_empty() {
             None
         } else {
@@ -358,10 +379,7 @@ fn record(outcome: &mut RepoOutcome, r: JobResult) {
 }
 
 /// Every tag and the digest it names now.
-async fn current_tags(
-    repo: &dyn Repository,
-    concurrency: usize,
-) -> Result<HashMap<String, Digest>, String> {
+async fn current_tags(repo: &dyn Repository, concurrency: usize) -> Result<Current, String> {
     let tags = repo
         .list_tags()
         .await
@@ -374,14 +392,31 @@ async fn current_tags(
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
-    let mut out = HashMap::with_capacity(resolved.len());
+    let mut out = Current {
+        digests: HashMap::with_capacity(resolved.len()),
+        unknown: HashMap::new(),
+    };
     for (tag, digest) in resolved {
-        // A tag that vanished between listing and resolving simply is not there any more.
-        if let Ok(d) = digest {
-            out.insert(tag, d);
+        match digest {
+            Ok(d) => {
+                out.digests.insert(tag, d);
+            }
+            // A tag that vanished between listing and resolving simply is not there any more.
+            Err(e) if e.is_not_found() => {}
+            // Anything else (a 429, a 5xx, a timeout) says nothing about the tag: it may name
+            // any digest.
+            Err(e) => {
+                out.unknown.insert(tag, e.to_string());
+            }
         }
     }
     Ok(out)
+}
+
+/// The tags as they are now: their digests, and those that could not be resolved (why).
+struct Current {
+    digests: HashMap<String, Digest>,
+    unknown: HashMap<String, String>,
 }
 
 async fn run_jobs(
@@ -458,6 +493,8 @@ mod tests {
         tags: Mutex<BTreeMap<String, Digest>>,
         manifests: Mutex<BTreeMap<Digest, Manifest>>,
         fail: HashSet<Digest>,
+        /// Tags whose resolution fails as a rate limit would.
+        flaky: HashSet<String>,
         calls: Mutex<Vec<String>>,
     }
 
@@ -525,6 +562,9 @@ mod tests {
                 .ok_or_else(|| err("manifest unknown"))
         }
         async fn resolve_digest(&self, tag: &str) -> Result<Digest, Error> {
+            if self.flaky.contains(tag) {
+                return Err(err("429 Too Many Requests"));
+            }
             self.tags
                 .lock()
                 .unwrap()
@@ -704,5 +744,49 @@ mod tests {
         assert!(out.deleted_manifests.is_empty());
         assert_eq!(fake.tags(), ["moved", "y"]);
         assert_eq!(fake.calls(), ["untag x"]);
+    }
+
+    /// Issue 10 case 2: a tag whose re-resolution fails (a 429) is not "gone": its own
+    /// deletion is skipped, and since it might name any digest, nothing goes by digest.
+    #[tokio::test]
+    async fn recheck_treats_an_unresolvable_tag_as_unknown_not_absent() {
+        let shared = manifest("shared", None);
+        let fake = Arc::new(Fake {
+            flaky: HashSet::from(["prod".to_string(), "old".to_string()]),
+            ..Fake::default()
+        });
+        let d = fake.add(&shared, &["doomed", "prod"]);
+        let o = fake.add(&manifest("old", None), &["old"]);
+        let sig = fake.add(&manifest("sig", Some(&d)), &[]);
+        let plan = plan_of(
+            vec![
+                delete("doomed", &d, How::DeleteManifest),
+                delete("old", &o, How::DeleteManifest),
+            ],
+            vec![sig.clone()],
+        );
+        let out = run(fake.clone(), &plan, true).await;
+        assert!(
+            out.deleted_manifests.is_empty(),
+            "{:?}",
+            out.deleted_manifests
+        );
+        assert_eq!(fake.calls(), ["untag doomed"]);
+        let old = out
+            .skipped
+            .iter()
+            .find(|s| s.tag.as_deref() == Some("old"))
+            .unwrap();
+        assert!(
+            old.why.contains("could not be resolved again"),
+            "{}",
+            old.why
+        );
+        assert!(
+            out.skipped
+                .iter()
+                .any(|s| s.tag.is_none() && s.planned.as_ref() == Some(&sig))
+        );
+        assert!(fake.tags().contains(&"prod".to_string()));
     }
 }

@@ -698,6 +698,7 @@ impl<'a> Context<'a> {
             }
         });
 
+        let any_unresolved = scan.tags.iter().any(|t| t.digest.is_err());
         // Everything a kept tag needs stays: its manifest, index children, referrers.
         let mut closure = vec![false; graph.len()];
         for (k, t) in tags.iter().enumerate() {
@@ -722,6 +723,10 @@ impl<'a> Context<'a> {
                     (&t.decision, nodes[k], is_follower[k])
                 {
                     if closure[n as usize] || std::mem::replace(&mut going[n as usize], true) {
+                        continue;
+                    }
+                    // With an unresolved tag nothing goes by digest (below): dependents stay.
+                    if any_unresolved {
                         continue;
                     }
                     for (m, _, _) in graph.dependents(n, config.untagged == Untagged::Delete) {
@@ -854,6 +859,21 @@ impl<'a> Context<'a> {
                     reason: reason.with("subject", parent.to_string()),
                 });
             }
+        }
+        // A tag that did not resolve may name any manifest of the repository: none may go by
+        // digest, so deleted tags are only untagged and nothing untagged goes with them.
+        if let Some(unresolved) = scan.tags.iter().find(|t| t.digest.is_err()) {
+            for t in &mut tags {
+                if let Decision::Delete { how, reason } = &mut t.decision {
+                    if *how == How::DeleteManifest {
+                        *how = How::UntagOnly;
+                        reason
+                            .details
+                            .insert("untag_only_because", unresolved.name.clone());
+                    }
+                }
+            }
+            manifest_deletions.clear();
         }
         let needs = graph.into_needs();
         (finish(scan, tags, manifest_deletions), needs)

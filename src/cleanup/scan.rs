@@ -117,6 +117,12 @@ pub async fn scan(
                 children_todo.extend(record(&mut scanned, i, m).into_iter().map(|c| (i, c)));
                 Ok(d)
             }
+            // Listed, then gone before its manifest was read: it is not there any more. Any
+            // other failure leaves the tag unresolved, which keeps every manifest it might name.
+            Err(e) if e.is_not_found() => {
+                tracing::debug!(tag, "tag listed but gone when read; skipped");
+                continue;
+            }
             Err(e) => Err(e.to_string()),
         };
         scanned.scans[i].tags.push(ScannedTag {

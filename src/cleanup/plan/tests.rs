@@ -412,6 +412,31 @@ fn a_signature_goes_once_its_image_is_gone_and_it_is_old_enough() {
     assert!(keeps(&d, &tag));
 }
 
+/// Issue 10 case 1: a protected tag that did not resolve (one 429) may share its digest with a
+/// doomed tag: the doomed tag is only untagged, and nothing goes by digest.
+#[test]
+fn an_unresolved_tag_keeps_every_manifest_of_its_repository() {
+    let mut h = History::default();
+    h.chain("m", 12, None, hours_ago(24 * 60))
+        .branch("main", "m12");
+    let git = h.facts();
+    let mut s = Scan::new("r");
+    ten_newer(&mut s);
+    let shared = s.image("shared", 24 * 70, &[]);
+    s.tag(&sha7("m1"), &shared);
+    s.referrer("sbom of shared", &shared);
+    s.0.tags.push(ScannedTag {
+        name: "prod".into(),
+        digest: Err("HTTP 429 Too Many Requests".into()),
+    });
+    let cfg = config("keep:\n  built_within: 0\n  tags: [prod]\n");
+    let plan = plan_one(&git, &cfg, &s.0);
+    let d = decisions(&plan);
+    assert!(keeps(&d, "prod"));
+    assert_eq!(d[&sha7("m1")].1, Some(How::UntagOnly));
+    assert!(plan.repos[0].manifest_deletions.is_empty());
+}
+
 #[test]
 fn signatures_follow_their_subject_both_ways() {
     let mut h = History::default();
