@@ -876,17 +876,18 @@ impl Repository for DistributionRepository {
         if !reply.status.is_success() {
             return Err(self.status("GET", &reply));
         }
-        let header_digest = reply
+        let mut header_digest = reply
             .header("docker-content-digest")
             .and_then(|d| Digest::parse(d).ok());
         // Asked by digest: the bytes must hash to it, whatever the headers say.
         if let Ok(asked) = Digest::parse(reference) {
-            if asked.algorithm() == "sha256" && Digest::of_bytes(&reply.body) != asked {
+            if !asked.matches(&reply.body) {
                 return Err(Error::BadResponse {
                     url: reply.url.to_string(),
                     why: format!("the manifest bytes do not hash to {asked}"),
                 });
             }
+            header_digest = Some(asked);
         }
         let content_type = reply.header("content-type").map(str::to_string);
         Manifest::parse(reply.body, content_type.as_deref(), header_digest)

@@ -84,6 +84,16 @@ impl Digest {
         Ok(Digest(Arc::from(text)))
     }
 
+    /// True when `bytes` hash to this digest under its own algorithm (sha256 or sha512).
+    pub fn matches(&self, bytes: &[u8]) -> bool {
+        let hex = match self.algorithm() {
+            "sha256" => hex::encode(Sha256::digest(bytes)),
+            "sha512" => hex::encode(sha2::Sha512::digest(bytes)),
+            _ => return false,
+        };
+        self.hex() == hex
+    }
+
     /// The sha256 digest of exactly these bytes.
     pub fn of_bytes(bytes: &[u8]) -> Digest {
         Digest(Arc::from(format!(
@@ -254,7 +264,21 @@ impl Manifest {
                 why: format!("a {media_type} with neither `manifests` nor `config`"),
             });
         };
-        let digest = digest.unwrap_or_else(|| Digest::of_bytes(&bytes));
+        // A digest from a header (or a layout's index) is believed only when the bytes hash
+        // to it: a wrong one would make berth delete another image.
+        let digest = match digest {
+            Some(d) if d.matches(&bytes) => d,
+            Some(d) => {
+                return Err(Error::InvalidManifest {
+                    why: format!(
+                        "its digest was given as {d}, but its bytes hash to {}; berth does not \
+                         judge or delete a manifest whose digest it cannot verify",
+                        Digest::of_bytes(&bytes)
+                    ),
+                });
+            }
+            None => Digest::of_bytes(&bytes),
+        };
         Ok(Manifest {
             digest,
             media_type,
@@ -330,6 +354,32 @@ impl ImageConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 10 case 3: a `Docker-Content-Digest` that does not hash the body is an error,
+    /// never the manifest's digest; sha512 digests are verified too.
+    #[test]
+    fn a_given_digest_must_hash_the_bytes() {
+        let bytes = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":1},"layers":[]}"#.to_vec();
+        let right = Digest::of_bytes(&bytes);
+        let wrong = Digest::of_bytes(b"another image");
+        let m = Manifest::parse(bytes.clone(), None, Some(right.clone())).unwrap();
+        assert_eq!(m.digest, right);
+        let e = Manifest::parse(bytes.clone(), None, Some(wrong.clone())).unwrap_err();
+        assert!(e.to_string().contains(wrong.as_str()), "{e}");
+        let sha512 = Digest::parse(&format!(
+            "sha512:{}",
+            hex::encode(sha2::Sha512::digest(&bytes))
+        ))
+        .unwrap();
+        assert!(sha512.matches(&bytes));
+        assert_eq!(
+            Manifest::parse(bytes.clone(), None, Some(sha512.clone()))
+                .unwrap()
+                .digest,
+            sha512
+        );
+        assert!(!sha512.matches(b"x"));
+    }
 
     #[test]
     fn digest_parse_checks_algorithm_and_length() {
