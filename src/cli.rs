@@ -41,9 +41,26 @@ pub struct GlobalArgs {
         value_delimiter = ','
     )]
     pub insecure_registry: Vec<String>,
-    /// Most requests in flight at once per registry.
-    #[arg(long, global = true, env = "BERTH_CONCURRENCY", value_name = "N")]
+    /// Most requests in flight at once per registry (1 to 256).
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_CONCURRENCY",
+        value_name = "N",
+        value_parser = parse_concurrency
+    )]
     pub concurrency: Option<usize>,
+}
+
+/// `--concurrency`: 1 to 256. Zero would stall and a huge value would exhaust sockets (or
+/// overflow an allocation), so both are usage errors.
+fn parse_concurrency(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n @ 1..=256) => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a number of requests from 1 to 256; pass e.g. --concurrency 16"
+        )),
+    }
 }
 
 /// The commands.

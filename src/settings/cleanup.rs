@@ -37,6 +37,17 @@ pub enum Error {
     /// The config file could not be read or does not parse.
     #[error(transparent)]
     ConfigFile(#[from] super::ConfigFileError),
+    /// `--repo` names a tag or digest: cleanup works on whole repositories.
+    #[error(
+        "--repo {repo} names a tag or digest, but cleanup takes repositories: pass --repo {bare} \
+         (berth decides tag by tag), and protect tags with keep.tags in berth.yaml"
+    )]
+    RepoWithTag {
+        /// As given.
+        repo: String,
+        /// Without the tag or digest.
+        bare: String,
+    },
     /// `--repo` together with `--apply` (the plan names its repositories).
     #[error(
         "--apply FILE takes the repositories from the plan; drop --repo (or BERTH_REPO) or \
@@ -110,6 +121,16 @@ pub fn resolve(
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty())
         .collect();
+    for repo in repos.iter().filter(|r| !r.starts_with("oci:")) {
+        if let Ok(reference) = crate::registry::reference::Reference::parse(repo) {
+            if reference.tag().is_some() || reference.digest().is_some() {
+                return Err(Error::RepoWithTag {
+                    repo: repo.clone(),
+                    bare: format!("{}/{}", reference.registry(), reference.repository()),
+                });
+            }
+        }
+    }
     match (&mode, repos.is_empty()) {
         (RunMode::Apply(_), false) => return Err(Error::RepoWithApply),
         (RunMode::Apply(_), true) => {}

@@ -22,3 +22,5 @@ mod forge;
 mod decisions;
 // `berth cleanup` on OCI layouts with missing children, untagged children and child referrers.
 mod layouts;
+// Bad usage: exit 2 with a message that names the input.
+mod usage;
