@@ -295,6 +295,9 @@ async fn git_facts(
     result.map_err(|e| {
         let status = if e.is_refusal() {
             ExitStatus::Refused
+        } else if matches!(e, git::Error::NotARepository { .. }) {
+            // `--git-dir` (or the working directory) is the wrong input, not a failure.
+            ExitStatus::Usage
         } else {
             ExitStatus::Error
         };

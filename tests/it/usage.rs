@@ -49,3 +49,23 @@ fn cleanup_of_a_tag_or_digest_is_a_usage_error() {
         );
     }
 }
+
+/// Case 21 (in part): a `--git-dir` that is not a repository is bad usage.
+#[test]
+fn a_git_dir_that_is_not_a_repository_is_a_usage_error() {
+    let dir = harness::temp_dir();
+    let layout = format!("oci:{}", dir.path().join("layout").display());
+    let out = cleanup(&[
+        "--repo",
+        &layout,
+        "--dry-run",
+        "--git-dir",
+        &dir.path().display().to_string(),
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&dir.path().display().to_string()),
+        "{}",
+        out.stderr
+    );
+}
