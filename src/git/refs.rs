@@ -83,9 +83,14 @@ fn review_namespace(rest: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// All live refs of the repository, sorted by kind and name, duplicates (the same pull
-/// request under two namespaces) removed.
-pub(crate) fn read(repo: &gix::Repository, source: BranchSource<'_>) -> Result<Vec<RawRef>, Error> {
+/// Calls `visit(full name, kind, short name, target)` for every ref berth treats as live, as
+/// `classify` reads it; symbolic refs (other than `<remote>/HEAD`, already skipped by
+/// `classify`) alias a ref listed anyway and are left out.
+fn each_live_ref(
+    repo: &gix::Repository,
+    source: BranchSource<'_>,
+    mut visit: impl FnMut(&str, RefKind, String, ObjectId) -> Result<(), Error>,
+) -> Result<(), Error> {
     let git_dir = repo.git_dir().to_path_buf();
     let platform = repo
         .references()
@@ -93,18 +98,26 @@ pub(crate) fn read(repo: &gix::Repository, source: BranchSource<'_>) -> Result<V
     let iter = platform
         .all()
         .map_err(|e| Error::read(&git_dir, "refs", e))?;
-    let mut buf = Vec::new();
-    let mut out = Vec::new();
     for reference in iter {
         let reference = reference.map_err(|e| Error::read(&git_dir, "refs", e))?;
         let full = reference.name().as_bstr().to_string();
         let Some((kind, name)) = classify(&full, source) else {
             continue;
         };
-        // Symbolic refs (other than `<remote>/HEAD`, already skipped) alias a ref listed anyway.
         let Some(target) = reference.try_id().map(|id| id.detach()) else {
             continue;
         };
+        visit(&full, kind, name, target)?;
+    }
+    Ok(())
+}
+
+/// All live refs of the repository, sorted by kind and name, duplicates (the same pull
+/// request under two namespaces) removed.
+pub(crate) fn read(repo: &gix::Repository, source: BranchSource<'_>) -> Result<Vec<RawRef>, Error> {
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    each_live_ref(repo, source, |full, kind, name, target| {
         match kind {
             RefKind::Tag => match peel_tag(repo, target, &mut buf)? {
                 Some((tip, tag_date)) => out.push(RawRef {
@@ -124,7 +137,8 @@ pub(crate) fn read(repo: &gix::Repository, source: BranchSource<'_>) -> Result<V
                 tag_date: None,
             }),
         }
-    }
+        Ok(())
+    })?;
     out.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
     out.dedup_by(|a, b| a.kind == b.kind && a.name == b.name);
     Ok(out)
@@ -133,24 +147,13 @@ pub(crate) fn read(repo: &gix::Repository, source: BranchSource<'_>) -> Result<V
 /// The live refs by the names the remote has for them, at the object each ref names (tags
 /// unpeeled), for the comparison with `git ls-remote`.
 pub(crate) fn read_ids(repo: &gix::Repository, source: BranchSource<'_>) -> Result<RefSet, Error> {
-    let git_dir = repo.git_dir().to_path_buf();
-    let platform = repo
-        .references()
-        .map_err(|e| Error::read(&git_dir, "refs", e))?;
-    let iter = platform
-        .all()
-        .map_err(|e| Error::read(&git_dir, "refs", e))?;
     let mut set = RefSet::default();
-    for reference in iter {
-        let reference = reference.map_err(|e| Error::read(&git_dir, "refs", e))?;
-        let full = reference.name().as_bstr().to_string();
-        let Some(id) = reference.try_id().map(|id| id.to_string()) else {
-            continue;
-        };
-        match classify(&full, source) {
-            Some((RefKind::Branch, name)) => set.insert(&format!("refs/heads/{name}"), id),
-            Some((RefKind::Tag, _)) => set.insert(&full, id),
-            Some((RefKind::PullRequest(_), _)) => {
+    each_live_ref(repo, source, |full, kind, name, target| {
+        let id = target.to_string();
+        match kind {
+            RefKind::Branch => set.insert(&format!("refs/heads/{name}"), id),
+            RefKind::Tag => set.insert(full, id),
+            RefKind::PullRequest(_) => {
                 // `refs/remotes/<remote>/pull/N/head` is the remote's `refs/pull/N/head`.
                 let remote_name = match source {
                     BranchSource::Remote(r) => full
@@ -160,11 +163,11 @@ pub(crate) fn read_ids(repo: &gix::Repository, source: BranchSource<'_>) -> Resu
                         .map(|rest| format!("refs/{rest}")),
                     BranchSource::Local => None,
                 };
-                set.insert(&remote_name.unwrap_or(full), id);
+                set.insert(&remote_name.unwrap_or_else(|| full.to_string()), id);
             }
-            None => {}
         }
-    }
+        Ok(())
+    })?;
     Ok(set)
 }
 
