@@ -1,5 +1,6 @@
 //! Reads repositories through the [`Repository`] trait into [`RepoScan`]s: every tag with
-//! its digest, and the manifest graph around them (index children at any depth, OCI referrers
+//! its digest, and the manifest graph around them (index children to [`MAX_INDEX_DEPTH`]
+//! levels, OCI referrers
 //! of every one of those, cosign `sha256-<hex>.sig|.att|.sbom` tags linked to their subject).
 //! Then, in a second step, the image configs the planner asks for
 //! ([`super::plan::configs_needed`]), through the on-disk [`ConfigCache`].
@@ -7,7 +8,9 @@
 //! One GET per tag gives both the digest and the manifest, which is the fewest requests a
 //! scan can make. Every repository's work shares one concurrency limit. A tag or manifest
 //! that cannot be read is recorded with the reason (the planner keeps what it cannot judge);
-//! only a tag list that cannot be read fails the scan, before anything is changed.
+//! only a tag list that cannot be read fails the scan, before anything is changed. A listed
+//! name that is not a valid tag is never asked for: it is recorded as unresolved, which keeps
+//! it and makes the repository's deletions untag-only (its digest is unknown).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,8 +19,14 @@ use futures_util::StreamExt;
 
 use super::cache::ConfigCache;
 use super::plan::{ManifestFacts, RepoScan, ScannedTag, cosign_subject};
+use crate::registry::reference::{TAG_RULE, is_tag};
 use crate::registry::{Descriptor, Digest, Manifest, Repository};
 use crate::report::progress::Progress;
+
+/// Levels of nested indexes followed below a tagged manifest (real images use one, an index of
+/// platform images; attestations add a second): an index deeper than this is not read and
+/// is recorded as an error, which keeps every tag above it.
+pub const MAX_INDEX_DEPTH: usize = 8;
 
 /// A scan that could not even start.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +104,26 @@ pub async fn scan(
         config_refs: vec![HashMap::new(); repos.len()],
     };
 
+    // A listed name outside the tag grammar (`lat\nest`, `../../x/manifests/prod`) is never
+    // put in a request: unresolved, it keeps what it might name.
+    for (i, tags) in tag_lists.iter_mut().enumerate() {
+        tags.retain(|t| {
+            if is_tag(t) {
+                return true;
+            }
+            let shown = t.escape_default().to_string();
+            tracing::warn!(repository = %repos[i].name(), tag = %shown, "listed name is not a valid tag; skipped");
+            scanned.scans[i].tags.push(ScannedTag {
+                name: t.clone(),
+                digest: Err(format!(
+                    "the registry lists `{shown}`, which is not a valid tag ({TAG_RULE}); berth never puts it in a request, so its digest is unknown"
+                )),
+            });
+            progress.inc(1);
+            false
+        });
+    }
+
     // One GET per tag: digest and manifest at once.
     let jobs = tag_lists
         .iter()
@@ -109,12 +138,13 @@ pub async fn scan(
         .buffer_unordered(limit)
         .collect()
         .await;
-    let mut children_todo: Vec<(usize, Descriptor)> = Vec::new();
+    // (repository, descriptor, depth below a tagged manifest)
+    let mut children_todo: Vec<(usize, Descriptor, usize)> = Vec::new();
     for (i, tag, result) in fetched {
         let digest = match result {
             Ok(m) => {
                 let d = m.digest.clone();
-                children_todo.extend(record(&mut scanned, i, m).into_iter().map(|c| (i, c)));
+                children_todo.extend(record(&mut scanned, i, m).into_iter().map(|c| (i, c, 1)));
                 Ok(d)
             }
             // Listed, then gone before its manifest was read: it is not there any more. Any
@@ -131,32 +161,48 @@ pub async fn scan(
         });
     }
 
-    // Index children at any depth: nested indexes are read; image children are noted from
-    // their descriptor and read later only if the planner needs their config.
+    // Index children to MAX_INDEX_DEPTH: nested indexes are read; image children are noted
+    // from their descriptor and read later only if the planner needs their config. Children
+    // are digests by type (sha256 or sha512, checked when the index was parsed).
     while !children_todo.is_empty() {
         let mut read = Vec::new();
-        for (i, child) in children_todo.drain(..) {
+        for (i, child, depth) in children_todo.drain(..) {
             let manifests = &mut scanned.scans[i].manifests;
             if manifests.contains_key(&child.digest) {
                 continue;
             }
+            let is_index = crate::registry::model::media_type::is_index(&child.media_type);
+            let too_deep = is_index && depth > MAX_INDEX_DEPTH;
             manifests.insert(
                 child.digest.clone(),
                 ManifestFacts {
                     media_type: child.media_type.clone(),
+                    error: too_deep.then(|| {
+                        format!(
+                            "it is an index nested more than {MAX_INDEX_DEPTH} levels deep, which berth does not follow"
+                        )
+                    }),
                     ..ManifestFacts::default()
                 },
             );
-            if crate::registry::model::media_type::is_index(&child.media_type) {
-                read.push((i, child.digest));
+            if is_index && !too_deep {
+                read.push((i, child.digest, depth));
             }
         }
+        let depths: HashMap<(usize, Digest), usize> = read
+            .iter()
+            .map(|(i, d, depth)| ((*i, d.clone()), *depth))
+            .collect();
+        let read = read.into_iter().map(|(i, d, _)| (i, d)).collect();
         let results = fetch_manifests(repos, read, limit).await;
         for (i, digest, result) in results {
+            let depth = depths[&(i, digest.clone())];
             match result {
-                Ok(m) => {
-                    children_todo.extend(record(&mut scanned, i, m).into_iter().map(|c| (i, c)))
-                }
+                Ok(m) => children_todo.extend(
+                    record(&mut scanned, i, m)
+                        .into_iter()
+                        .map(|c| (i, c, depth + 1)),
+                ),
                 Err(e) => note_error(&mut scanned.scans[i], &digest, e),
             }
         }
