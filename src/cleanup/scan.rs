@@ -522,6 +522,101 @@ mod tests {
         }
     }
 
+    /// A layout whose listing also names `extra`, and that logs every reference asked for.
+    struct Listing {
+        dir: OciDir,
+        extra: Vec<String>,
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Repository for Listing {
+        fn name(&self) -> &str {
+            self.dir.name()
+        }
+        fn capabilities(&self) -> crate::registry::Capabilities {
+            self.dir.capabilities()
+        }
+        async fn list_tags(&self) -> Result<Vec<String>, crate::registry::Error> {
+            let mut tags = self.dir.list_tags().await?;
+            tags.extend(self.extra.iter().cloned());
+            Ok(tags)
+        }
+        async fn manifest(&self, reference: &str) -> Result<Manifest, crate::registry::Error> {
+            self.asked.lock().unwrap().push(reference.to_string());
+            self.dir.manifest(reference).await
+        }
+        async fn resolve_digest(&self, tag: &str) -> Result<Digest, crate::registry::Error> {
+            self.dir.resolve_digest(tag).await
+        }
+        async fn config(
+            &self,
+            config: &Descriptor,
+        ) -> Result<crate::registry::ImageConfig, crate::registry::Error> {
+            self.dir.config(config).await
+        }
+        async fn referrers(
+            &self,
+            subject: &Digest,
+        ) -> Result<Vec<Descriptor>, crate::registry::Error> {
+            self.dir.referrers(subject).await
+        }
+        async fn delete_manifest(&self, digest: &Digest) -> Result<(), crate::registry::Error> {
+            self.dir.delete_manifest(digest).await
+        }
+        async fn untag(
+            &self,
+            tag: &str,
+            current: &Manifest,
+        ) -> Result<crate::registry::UntagMethod, crate::registry::Error> {
+            self.dir.untag(tag, current).await
+        }
+    }
+
+    /// Issue 10 cases 4 and 9: invalid listed names are recorded unresolved and never asked
+    /// for; an index chain deeper than MAX_INDEX_DEPTH stops there with an error.
+    #[tokio::test]
+    async fn invalid_names_are_not_asked_for_and_index_depth_is_bounded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OciDir::create(&tmp.path().join("layout")).unwrap();
+        let mut child = image(&dir, "bottom", None);
+        dir.put_blob(media_type::OCI_MANIFEST, &child).unwrap();
+        let mut child_type = media_type::OCI_MANIFEST;
+        let mut chain = Vec::new();
+        for _ in 0..(MAX_INDEX_DEPTH + 3) {
+            let index = serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2, "mediaType": media_type::OCI_INDEX,
+                "manifests": [desc(&child, child_type)],
+            }))
+            .unwrap();
+            dir.put_blob(media_type::OCI_INDEX, &index).unwrap();
+            chain.push(Digest::of_bytes(&index));
+            child = index;
+            child_type = media_type::OCI_INDEX;
+        }
+        dir.put_manifest(&child, Some("deep")).unwrap();
+        let bad = ["lat\nest", "../../victim/manifests/prod"];
+        let listing = Arc::new(Listing {
+            dir: OciDir::open(dir.path().to_str().unwrap()).unwrap(),
+            extra: bad.iter().map(|s| s.to_string()).collect(),
+            asked: Default::default(),
+        });
+        let repos: Vec<Arc<dyn Repository>> = vec![listing.clone()];
+        let scanned = scan(&repos, 2, &Progress::hidden()).await.unwrap();
+        let s = &scanned.scans[0];
+        let asked = listing.asked.lock().unwrap().clone();
+        for name in bad {
+            assert!(!asked.iter().any(|a| a == name), "{name:?} was asked for");
+            let t = s.tags.iter().find(|t| t.name == name).unwrap();
+            assert!(t.digest.as_ref().unwrap_err().contains("not a valid tag"));
+        }
+        // The tag, then MAX_INDEX_DEPTH levels below it; the next index is an error.
+        assert_eq!(asked.len(), 1 + MAX_INDEX_DEPTH, "{asked:?}");
+        let stopped = &chain[chain.len() - 2 - MAX_INDEX_DEPTH];
+        let error = s.manifests[stopped].error.as_deref().unwrap();
+        assert!(error.contains("nested more than 8"), "{error}");
+    }
+
     #[tokio::test]
     async fn referrers_of_index_children_are_asked_once_per_manifest() {
         let tmp = tempfile::tempdir().unwrap();
