@@ -1,5 +1,6 @@
 //! Reads repositories through the [`Repository`] trait into [`RepoScan`]s: every tag with
-//! its digest, and the manifest graph around them (index children at any depth, OCI referrers
+//! its digest, and the manifest graph around them (index children to [`MAX_INDEX_DEPTH`]
+//! levels, OCI referrers
 //! of every one of those, cosign `sha256-<hex>.sig|.att|.sbom` tags linked to their subject).
 //! Then, in a second step, the image configs the planner asks for
 //! ([`super::plan::configs_needed`]), through the on-disk [`ConfigCache`].
@@ -7,7 +8,9 @@
 //! One GET per tag gives both the digest and the manifest, which is the fewest requests a
 //! scan can make. Every repository's work shares one concurrency limit. A tag or manifest
 //! that cannot be read is recorded with the reason (the planner keeps what it cannot judge);
-//! only a tag list that cannot be read fails the scan, before anything is changed.
+//! only a tag list that cannot be read fails the scan, before anything is changed. A listed
+//! name that is not a valid tag is never asked for: it is recorded as unresolved, which keeps
+//! it and makes the repository's deletions untag-only (its digest is unknown).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,8 +19,14 @@ use futures_util::StreamExt;
 
 use super::cache::ConfigCache;
 use super::plan::{ManifestFacts, RepoScan, ScannedTag, cosign_subject};
+use crate::registry::reference::{TAG_RULE, is_tag};
 use crate::registry::{Descriptor, Digest, Manifest, Repository};
 use crate::report::progress::Progress;
+
+/// Levels of nested indexes followed below a tagged manifest (real images use one, an index of
+/// platform images; attestations add a second): an index deeper than this is not read and
+/// is recorded as an error, which keeps every tag above it.
+pub const MAX_INDEX_DEPTH: usize = 8;
 
 /// A scan that could not even start.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +104,26 @@ pub async fn scan(
         config_refs: vec![HashMap::new(); repos.len()],
     };
 
+    // A listed name outside the tag grammar (`lat\nest`, `../../x/manifests/prod`) is never
+    // put in a request: unresolved, it keeps what it might name.
+    for (i, tags) in tag_lists.iter_mut().enumerate() {
+        tags.retain(|t| {
+            if is_tag(t) {
+                return true;
+            }
+            let shown = t.escape_default().to_string();
+            tracing::warn!(repository = %repos[i].name(), tag = %shown, "listed name is not a valid tag; skipped");
+            scanned.scans[i].tags.push(ScannedTag {
+                name: t.clone(),
+                digest: Err(format!(
+                    "the registry lists `{shown}`, which is not a valid tag ({TAG_RULE}); berth never puts it in a request, so its digest is unknown"
+                )),
+            });
+            progress.inc(1);
+            false
+        });
+    }
+
     // One GET per tag: digest and manifest at once.
     let jobs = tag_lists
         .iter()
@@ -109,12 +138,13 @@ pub async fn scan(
         .buffer_unordered(limit)
         .collect()
         .await;
-    let mut children_todo: Vec<(usize, Descriptor)> = Vec::new();
+    // (repository, descriptor, depth below a tagged manifest)
+    let mut children_todo: Vec<(usize, Descriptor, usize)> = Vec::new();
     for (i, tag, result) in fetched {
         let digest = match result {
             Ok(m) => {
                 let d = m.digest.clone();
-                children_todo.extend(record(&mut scanned, i, m).into_iter().map(|c| (i, c)));
+                children_todo.extend(record(&mut scanned, i, m).into_iter().map(|c| (i, c, 1)));
                 Ok(d)
             }
             // Listed, then gone before its manifest was read: it is not there any more. Any
@@ -131,32 +161,48 @@ pub async fn scan(
         });
     }
 
-    // Index children at any depth: nested indexes are read; image children are noted from
-    // their descriptor and read later only if the planner needs their config.
+    // Index children to MAX_INDEX_DEPTH: nested indexes are read; image children are noted
+    // from their descriptor and read later only if the planner needs their config. Children
+    // are digests by type (sha256 or sha512, checked when the index was parsed).
     while !children_todo.is_empty() {
         let mut read = Vec::new();
-        for (i, child) in children_todo.drain(..) {
+        for (i, child, depth) in children_todo.drain(..) {
             let manifests = &mut scanned.scans[i].manifests;
             if manifests.contains_key(&child.digest) {
                 continue;
             }
+            let is_index = crate::registry::model::media_type::is_index(&child.media_type);
+            let too_deep = is_index && depth > MAX_INDEX_DEPTH;
             manifests.insert(
                 child.digest.clone(),
                 ManifestFacts {
                     media_type: child.media_type.clone(),
+                    error: too_deep.then(|| {
+                        format!(
+                            "it is an index nested more than {MAX_INDEX_DEPTH} levels deep, which berth does not follow"
+                        )
+                    }),
                     ..ManifestFacts::default()
                 },
             );
-            if crate::registry::model::media_type::is_index(&child.media_type) {
-                read.push((i, child.digest));
+            if is_index && !too_deep {
+                read.push((i, child.digest, depth));
             }
         }
+        let depths: HashMap<(usize, Digest), usize> = read
+            .iter()
+            .map(|(i, d, depth)| ((*i, d.clone()), *depth))
+            .collect();
+        let read = read.into_iter().map(|(i, d, _)| (i, d)).collect();
         let results = fetch_manifests(repos, read, limit).await;
         for (i, digest, result) in results {
+            let depth = depths[&(i, digest.clone())];
             match result {
-                Ok(m) => {
-                    children_todo.extend(record(&mut scanned, i, m).into_iter().map(|c| (i, c)))
-                }
+                Ok(m) => children_todo.extend(
+                    record(&mut scanned, i, m)
+                        .into_iter()
+                        .map(|c| (i, c, depth + 1)),
+                ),
                 Err(e) => note_error(&mut scanned.scans[i], &digest, e),
             }
         }
@@ -474,6 +520,101 @@ mod tests {
         ) -> Result<crate::registry::UntagMethod, crate::registry::Error> {
             self.dir.untag(tag, current).await
         }
+    }
+
+    /// A layout whose listing also names `extra`, and that logs every reference asked for.
+    struct Listing {
+        dir: OciDir,
+        extra: Vec<String>,
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Repository for Listing {
+        fn name(&self) -> &str {
+            self.dir.name()
+        }
+        fn capabilities(&self) -> crate::registry::Capabilities {
+            self.dir.capabilities()
+        }
+        async fn list_tags(&self) -> Result<Vec<String>, crate::registry::Error> {
+            let mut tags = self.dir.list_tags().await?;
+            tags.extend(self.extra.iter().cloned());
+            Ok(tags)
+        }
+        async fn manifest(&self, reference: &str) -> Result<Manifest, crate::registry::Error> {
+            self.asked.lock().unwrap().push(reference.to_string());
+            self.dir.manifest(reference).await
+        }
+        async fn resolve_digest(&self, tag: &str) -> Result<Digest, crate::registry::Error> {
+            self.dir.resolve_digest(tag).await
+        }
+        async fn config(
+            &self,
+            config: &Descriptor,
+        ) -> Result<crate::registry::ImageConfig, crate::registry::Error> {
+            self.dir.config(config).await
+        }
+        async fn referrers(
+            &self,
+            subject: &Digest,
+        ) -> Result<Vec<Descriptor>, crate::registry::Error> {
+            self.dir.referrers(subject).await
+        }
+        async fn delete_manifest(&self, digest: &Digest) -> Result<(), crate::registry::Error> {
+            self.dir.delete_manifest(digest).await
+        }
+        async fn untag(
+            &self,
+            tag: &str,
+            current: &Manifest,
+        ) -> Result<crate::registry::UntagMethod, crate::registry::Error> {
+            self.dir.untag(tag, current).await
+        }
+    }
+
+    /// Issue 10 cases 4 and 9: invalid listed names are recorded unresolved and never asked
+    /// for; an index chain deeper than MAX_INDEX_DEPTH stops there with an error.
+    #[tokio::test]
+    async fn invalid_names_are_not_asked_for_and_index_depth_is_bounded() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OciDir::create(&tmp.path().join("layout")).unwrap();
+        let mut child = image(&dir, "bottom", None);
+        dir.put_blob(media_type::OCI_MANIFEST, &child).unwrap();
+        let mut child_type = media_type::OCI_MANIFEST;
+        let mut chain = Vec::new();
+        for _ in 0..(MAX_INDEX_DEPTH + 3) {
+            let index = serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2, "mediaType": media_type::OCI_INDEX,
+                "manifests": [desc(&child, child_type)],
+            }))
+            .unwrap();
+            dir.put_blob(media_type::OCI_INDEX, &index).unwrap();
+            chain.push(Digest::of_bytes(&index));
+            child = index;
+            child_type = media_type::OCI_INDEX;
+        }
+        dir.put_manifest(&child, Some("deep")).unwrap();
+        let bad = ["lat\nest", "../../victim/manifests/prod"];
+        let listing = Arc::new(Listing {
+            dir: OciDir::open(dir.path().to_str().unwrap()).unwrap(),
+            extra: bad.iter().map(|s| s.to_string()).collect(),
+            asked: Default::default(),
+        });
+        let repos: Vec<Arc<dyn Repository>> = vec![listing.clone()];
+        let scanned = scan(&repos, 2, &Progress::hidden()).await.unwrap();
+        let s = &scanned.scans[0];
+        let asked = listing.asked.lock().unwrap().clone();
+        for name in bad {
+            assert!(!asked.iter().any(|a| a == name), "{name:?} was asked for");
+            let t = s.tags.iter().find(|t| t.name == name).unwrap();
+            assert!(t.digest.as_ref().unwrap_err().contains("not a valid tag"));
+        }
+        // The tag, then MAX_INDEX_DEPTH levels below it; the next index is an error.
+        assert_eq!(asked.len(), 1 + MAX_INDEX_DEPTH, "{asked:?}");
+        let stopped = &chain[chain.len() - 2 - MAX_INDEX_DEPTH];
+        let error = s.manifests[stopped].error.as_deref().unwrap();
+        assert!(error.contains("nested more than 8"), "{error}");
     }
 
     #[tokio::test]

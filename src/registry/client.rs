@@ -8,8 +8,8 @@
 //! a delete is asked for…) and reused until shortly before it expires. Token fetches are
 //! single-flight: concurrent requests wait for one fetch instead of each starting their own.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -20,7 +20,7 @@ use url::Url;
 
 use super::auth::{self, Challenge, Scopes, Token};
 use super::credentials::{self, Credentials};
-use super::http::{Http, Reply, Request, RequestCounts, detail_of};
+use super::http::{BodyLimit, Http, Reply, Request, RequestCounts, detail_of};
 use super::model::media_type;
 use super::reference;
 use super::{
@@ -31,6 +31,84 @@ use crate::secret::Secret;
 
 /// Page size asked for on tag and catalog lists (ECR rejects more than 1000).
 const PAGE_SIZE: usize = 1000;
+/// Most pages of one listing (tags, catalog, referrers) berth follows: at [`PAGE_SIZE`] per
+/// page that is ten million names, and a server that pages forever stops here.
+pub const MAX_PAGES: usize = 10_000;
+
+static SEGMENT: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,254}$").expect("valid regex")
+});
+
+/// The only way a name becomes part of a request path. Tags, digests and repository path
+/// components are all one segment of letters, digits, `_`, `.`, `-` and `:` that starts with a
+/// letter, digit or `_`; anything else (empty, `.`, `..`, `/`, `%2F`, `\`, `?`, `#`, a newline)
+/// is refused rather than encoded, since a registry may decode `%2F` back into a path and the
+/// URL standard reads `%2e%2e` as `..`.
+pub fn segment<'a>(text: &'a str, what: &str) -> Result<&'a str, Error> {
+    if SEGMENT.is_match(text) {
+        return Ok(text);
+    }
+    Err(Error::InvalidName {
+        name: text.escape_default().to_string(),
+        what: what.to_string(),
+        why: "a request path segment must be 1 to 255 letters, digits, `_`, `.`, `-` or `:`, starting with a letter, digit or `_`".into(),
+    })
+}
+
+/// A tag or a digest, checked against its grammar before it names a manifest in a request.
+fn tag_or_digest(reference: &str) -> Result<&str, Error> {
+    if reference.contains(':') {
+        Digest::parse(reference).map_err(|e| Error::InvalidName {
+            name: reference.escape_default().to_string(),
+            what: "digest".into(),
+            why: e.to_string(),
+        })?;
+    } else if !reference::is_tag(reference) {
+        return Err(Error::InvalidName {
+            name: reference.escape_default().to_string(),
+            what: "tag".into(),
+            why: reference::TAG_RULE.into(),
+        });
+    }
+    segment(reference, "tag or digest")
+}
+
+/// A tag (never a digest: untagging by digest would delete the manifest).
+fn tag_only(tag: &str) -> Result<&str, Error> {
+    if !reference::is_tag(tag) {
+        return Err(Error::InvalidName {
+            name: tag.escape_default().to_string(),
+            what: "tag".into(),
+            why: reference::TAG_RULE.into(),
+        });
+    }
+    segment(tag, "tag")
+}
+
+/// The pages of one listing read so far: a page named twice is a loop, and more than
+/// [`MAX_PAGES`] pages is a listing that never ends.
+#[derive(Default)]
+struct Pages {
+    seen: HashSet<Url>,
+}
+
+impl Pages {
+    fn visit(&mut self, url: &Url) -> Result<(), Error> {
+        if !self.seen.insert(url.clone()) {
+            return Err(Error::PageLoop {
+                url: url.to_string(),
+            });
+        }
+        if self.seen.len() > MAX_PAGES {
+            return Err(Error::TooManyPages {
+                url: url.to_string(),
+                pages: self.seen.len() - 1,
+                max: MAX_PAGES,
+            });
+        }
+        Ok(())
+    }
+}
 
 /// One registry host.
 pub struct Client {
@@ -96,6 +174,7 @@ impl Client {
         let http = Http::new(&api_host, options)?;
         let preset = OnceCell::new();
         if let Some(c) = credentials {
+            remember_secrets(&http, &c);
             preset.set(Some(c)).expect("fresh cell");
         }
         Ok(Client {
@@ -206,12 +285,18 @@ impl Client {
             .get_or_try_init(|| async {
                 let dir = self.docker_config.clone();
                 let registry = self.registry.clone();
-                tokio::task::spawn_blocking(move || credentials::lookup(dir.as_deref(), &registry))
-                    .await
-                    .map_err(|e| Error::ClientSetup {
-                        host: self.registry.clone(),
-                        why: format!("credential lookup did not finish ({e})"),
-                    })?
+                let found = tokio::task::spawn_blocking(move || {
+                    credentials::lookup(dir.as_deref(), &registry)
+                })
+                .await
+                .map_err(|e| Error::ClientSetup {
+                    host: self.registry.clone(),
+                    why: format!("credential lookup did not finish ({e})"),
+                })??;
+                if let Some(c) = &found {
+                    remember_secrets(&self.http, c);
+                }
+                Ok::<_, Error>(found)
             })
             .await?;
         Ok(creds.as_ref())
@@ -240,6 +325,9 @@ impl Client {
                 .map(auth::parse_challenges)
                 .unwrap_or_default();
             let Some(challenge) = auth::pick(&challenges).cloned() else {
+                if authorization.is_none() {
+                    return Err(self.unsupported_auth(&reply, &challenges));
+                }
                 return Err(self.unauthorized(repository, &request, &reply).await);
             };
             if challenge.is_basic() {
@@ -365,9 +453,14 @@ impl Client {
             }
         };
         let received = Instant::now();
-        let reply = self.http.send(&request).await?;
+        let reply = self.http.send(&request.limit(BodyLimit::Token)).await?;
         match reply.status.as_u16() {
-            200 => auth::parse_token(&reply.body, received).map_err(service_error),
+            200 => {
+                let token = auth::parse_token(&reply.body, received)
+                    .map_err(|why| service_error(self.http.redactor().redact(&why)))?;
+                self.http.redactor().add(token.value.expose());
+                Ok(token)
+            }
             401 | 403 => Err(match &creds {
                 Some(c) => Error::WrongCredentials {
                     host: self.registry.clone(),
@@ -402,6 +495,25 @@ impl Client {
                 },
             },
             Err(e) => e,
+        }
+    }
+
+    /// A 401 without a Basic or Bearer challenge, to a request that carried no credentials.
+    fn unsupported_auth(&self, reply: &Reply, challenges: &[Challenge]) -> Error {
+        let scheme = match reply.header("www-authenticate") {
+            None => "the 401 has no WWW-Authenticate header naming one".to_string(),
+            Some(h) if h.trim().is_empty() || challenges.is_empty() => {
+                "the 401 has an empty WWW-Authenticate header".to_string()
+            }
+            Some(_) => challenges
+                .iter()
+                .map(|c| format!("`{}`", scheme_name(&c.scheme)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        Error::UnsupportedAuth {
+            host: self.registry.clone(),
+            scheme,
         }
     }
 
@@ -486,10 +598,7 @@ impl Client {
             .map(auth::parse_challenges)
             .unwrap_or_default();
         let Some(challenge) = auth::pick(&challenges).cloned() else {
-            return Err(Error::BadResponse {
-                url: url.to_string(),
-                why: "a 401 without a Basic or Bearer challenge".into(),
-            });
+            return Err(self.unsupported_auth(&reply, &challenges));
         };
         let authorization = if challenge.is_basic() {
             match &creds {
@@ -538,7 +647,9 @@ impl Client {
         }
         let mut url = self.url(&format!("v2/_catalog?n={PAGE_SIZE}")).await?;
         let mut names = Vec::new();
+        let mut pages = Pages::default();
         loop {
+            pages.visit(&url)?;
             let reply = self
                 .send("", Request::new(Method::GET, url.clone()))
                 .await?;
@@ -570,6 +681,32 @@ impl Client {
                 status,
                 detail: reply.detail(),
             }),
+        }
+    }
+}
+
+/// A challenge scheme as registries and browsers write it.
+fn scheme_name(lowercase: &str) -> String {
+    match lowercase {
+        "ntlm" => "NTLM".into(),
+        other => {
+            let mut chars = other.chars();
+            chars.next().map_or_else(String::new, |c| {
+                c.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        }
+    }
+}
+
+/// Makes the transport cut these credentials, in every form, from the bodies it quotes.
+fn remember_secrets(http: &Http, credentials: &Credentials) {
+    let redactor = http.redactor();
+    match credentials {
+        Credentials::Basic { username, password } => {
+            redactor.add_login(username, password.expose());
+        }
+        Credentials::IdentityToken { username, token } => {
+            redactor.add_login(username, token.expose());
         }
     }
 }
@@ -618,8 +755,12 @@ fn next_link(reply: &Reply, page: &Url) -> Result<Option<Url>, Error> {
         url: page.to_string(),
         why: format!("the Link header `{target}` is not a URL ({e})"),
     })?;
+    // A listing pages through one endpoint: a link elsewhere (another repository's
+    // manifests, another host) is not a next page.
     if next.host_str() != page.host_str()
         || next.port_or_known_default() != page.port_or_known_default()
+        || next.scheme() != page.scheme()
+        || next.path() != page.path()
     {
         return Err(Error::ForeignLink {
             url: page.to_string(),
@@ -684,8 +825,27 @@ struct DistributionRepository {
 }
 
 impl DistributionRepository {
-    async fn url(&self, tail: &str) -> Result<Url, Error> {
-        self.client.url(&format!("v2/{}/{tail}", self.path)).await
+    /// `…/v2/<repository>/<tail…>[?query]`, every segment through [`segment`].
+    async fn url(&self, tail: &[&str], query: Option<&str>) -> Result<Url, Error> {
+        let mut url = self.client.base().await?.clone();
+        let mut names = Vec::with_capacity(tail.len() + 4);
+        for component in self.path.split('/') {
+            names.push(segment(component, "repository path component")?);
+        }
+        for part in tail {
+            names.push(segment(part, "request path segment")?);
+        }
+        let shown = url.to_string();
+        url.path_segments_mut()
+            .map_err(|()| Error::ClientSetup {
+                host: self.client.registry.clone(),
+                why: format!("`{shown}` cannot take a path"),
+            })?
+            .pop_if_empty()
+            .push("v2")
+            .extend(names);
+        url.set_query(query);
+        Ok(url)
     }
 
     async fn send(&self, request: Request) -> Result<Reply, Error> {
@@ -710,7 +870,9 @@ impl DistributionRepository {
     }
 
     fn manifest_request(&self, method: Method, url: Url) -> Request {
-        Request::new(method, url).header("accept", &media_type::ACCEPT_ALL.join(", "))
+        Request::new(method, url)
+            .header("accept", &media_type::ACCEPT_ALL.join(", "))
+            .limit(BodyLimit::Manifest)
     }
 
     /// PUTs manifest bytes under `reference` (tag or digest); returns the stored digest.
@@ -720,7 +882,9 @@ impl DistributionRepository {
         media_type: &str,
         bytes: Vec<u8>,
     ) -> Result<Digest, Error> {
-        let url = self.url(&format!("manifests/{reference}")).await?;
+        let url = self
+            .url(&["manifests", tag_or_digest(reference)?], None)
+            .await?;
         let computed = Digest::of_bytes(&bytes);
         let reply = self
             .send(
@@ -742,7 +906,12 @@ impl DistributionRepository {
     /// to POST + PUT for registries that do not take monolithic POSTs.
     async fn push_blob(&self, bytes: Vec<u8>) -> Result<Digest, Error> {
         let digest = Digest::of_bytes(&bytes);
-        let url = self.url(&format!("blobs/uploads/?digest={digest}")).await?;
+        let mut url = self
+            .url(&["blobs", "uploads"], Some(&format!("digest={digest}")))
+            .await?;
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.push("");
+        }
         let reply = self
             .send(
                 Request::new(Method::POST, url)
@@ -842,9 +1011,13 @@ impl Repository for DistributionRepository {
             #[serde(default)]
             tags: Option<Vec<String>>,
         }
-        let mut url = self.url(&format!("tags/list?n={PAGE_SIZE}")).await?;
+        let mut url = self
+            .url(&["tags", "list"], Some(&format!("n={PAGE_SIZE}")))
+            .await?;
         let mut tags = Vec::new();
+        let mut pages = Pages::default();
         loop {
+            pages.visit(&url)?;
             let reply = self.send(Request::new(Method::GET, url.clone())).await?;
             if reply.status == StatusCode::NOT_FOUND {
                 return Err(self.not_found(format!("repository `{}`", self.path), &reply));
@@ -868,7 +1041,9 @@ impl Repository for DistributionRepository {
     }
 
     async fn manifest(&self, reference: &str) -> Result<Manifest, Error> {
-        let url = self.url(&format!("manifests/{reference}")).await?;
+        let url = self
+            .url(&["manifests", tag_or_digest(reference)?], None)
+            .await?;
         let reply = self.send(self.manifest_request(Method::GET, url)).await?;
         if reply.status == StatusCode::NOT_FOUND {
             return Err(self.not_found(format!("manifest `{}:{reference}`", self.name), &reply));
@@ -894,7 +1069,7 @@ impl Repository for DistributionRepository {
     }
 
     async fn resolve_digest(&self, tag: &str) -> Result<Digest, Error> {
-        let url = self.url(&format!("manifests/{tag}")).await?;
+        let url = self.url(&["manifests", tag_only(tag)?], None).await?;
         let reply = self.send(self.manifest_request(Method::HEAD, url)).await?;
         if reply.status == StatusCode::NOT_FOUND {
             return Err(self.not_found(format!("tag `{}:{tag}`", self.name), &reply));
@@ -913,8 +1088,12 @@ impl Repository for DistributionRepository {
     }
 
     async fn config(&self, config: &Descriptor) -> Result<ImageConfig, Error> {
-        let url = self.url(&format!("blobs/{}", config.digest)).await?;
-        let reply = self.send(Request::new(Method::GET, url)).await?;
+        let url = self
+            .url(&["blobs", segment(config.digest.as_str(), "digest")?], None)
+            .await?;
+        let reply = self
+            .send(Request::new(Method::GET, url).limit(BodyLimit::Config))
+            .await?;
         if reply.status == StatusCode::NOT_FOUND {
             return Err(self.not_found(
                 format!("config blob {} in `{}`", config.digest, self.name),
@@ -939,9 +1118,13 @@ impl Repository for DistributionRepository {
             #[serde(default)]
             manifests: Option<Vec<Descriptor>>,
         }
-        let mut url = self.url(&format!("referrers/{subject}")).await?;
+        let mut url = self
+            .url(&["referrers", segment(subject.as_str(), "digest")?], None)
+            .await?;
         let mut found = Vec::new();
+        let mut pages = Pages::default();
         loop {
+            pages.visit(&url)?;
             let reply = self.send(Request::new(Method::GET, url.clone())).await?;
             // No referrers API here: the caller finds cosign-style tags in the tag list.
             if matches!(reply.status.as_u16(), 404 | 405) {
@@ -964,7 +1147,9 @@ impl Repository for DistributionRepository {
     }
 
     async fn delete_manifest(&self, digest: &Digest) -> Result<(), Error> {
-        let url = self.url(&format!("manifests/{digest}")).await?;
+        let url = self
+            .url(&["manifests", segment(digest.as_str(), "digest")?], None)
+            .await?;
         let reply = self.send(Request::new(Method::DELETE, url)).await?;
         match reply.status.as_u16() {
             200..=299 => {
@@ -985,7 +1170,7 @@ impl Repository for DistributionRepository {
     }
 
     async fn untag(&self, tag: &str, current: &Manifest) -> Result<UntagMethod, Error> {
-        let url = self.url(&format!("manifests/{tag}")).await?;
+        let url = self.url(&["manifests", tag_only(tag)?], None).await?;
         let reply = self.send(Request::new(Method::DELETE, url)).await?;
         if reply.status == StatusCode::ACCEPTED {
             tracing::debug!(repository = %self.name, tag, "untagged with the OCI tag delete");
@@ -1059,6 +1244,72 @@ mod tests {
         assert_eq!(abs.query(), Some("last=u"));
         let foreign = next_link(&reply(r#"<http://evil.example/v2/x>; rel="next""#), &page);
         assert!(matches!(foreign, Err(Error::ForeignLink { .. })));
+        for elsewhere in [
+            r#"</v2/victim/manifests/prod>; rel="next""#,
+            r#"</v2/a/tags/../../victim/tags/list>; rel="next""#,
+            r#"<https://127.0.0.1:5000/v2/a/tags/list?last=t>; rel="next""#,
+        ] {
+            let e = next_link(&reply(elsewhere), &page);
+            assert!(
+                matches!(e, Err(Error::ForeignLink { .. })),
+                "{elsewhere}: {e:?}"
+            );
+        }
+    }
+
+    /// Issue 10 case 4: no name can become more than one path segment.
+    #[test]
+    fn segments_cannot_make_another_path() {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../../victim/manifests/prod",
+            "lat\nest",
+            "a/b",
+            "%2F",
+            "a%2Fb",
+            "a\\b",
+            "a?b",
+            "a#b",
+            ".hidden",
+            "-x",
+            "caf\u{e9}",
+        ] {
+            assert!(segment(bad, "tag").is_err(), "{bad:?}");
+            assert!(tag_or_digest(bad).is_err(), "{bad:?}");
+        }
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(tag_or_digest(&digest).unwrap(), digest);
+        assert!(tag_only(&digest).is_err());
+        assert!(tag_or_digest("sha256:abc").is_err());
+        assert!(tag_or_digest(&format!("md5:{}", "a".repeat(32))).is_err());
+        for good in ["latest", "v1.2.3", "_x", "sha-abc1234", &"t".repeat(128)] {
+            assert_eq!(tag_only(good).unwrap(), good);
+        }
+        assert!(tag_only(&"t".repeat(129)).is_err());
+        let e = segment("lat\nest", "tag").unwrap_err().to_string();
+        assert!(e.contains("lat\\nest"), "{e}");
+    }
+
+    /// Issue 10 case 7: a page named twice, or a listing that never ends, stops with the URL.
+    #[test]
+    fn pagination_stops_at_a_loop_or_the_page_cap() {
+        let url = |n: usize| {
+            Url::parse(&format!("http://127.0.0.1:5000/v2/a/tags/list?last={n}")).unwrap()
+        };
+        let mut pages = Pages::default();
+        pages.visit(&url(0)).unwrap();
+        pages.visit(&url(1)).unwrap();
+        let e = pages.visit(&url(0)).unwrap_err();
+        assert!(matches!(e, Error::PageLoop { .. }));
+        assert!(e.to_string().contains(url(0).as_str()), "{e}");
+        let mut pages = Pages::default();
+        for n in 0..MAX_PAGES {
+            pages.visit(&url(n)).unwrap();
+        }
+        let e = pages.visit(&url(MAX_PAGES)).unwrap_err();
+        assert!(matches!(e, Error::TooManyPages { .. }), "{e}");
     }
 
     #[test]

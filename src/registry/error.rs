@@ -175,15 +175,74 @@ pub enum Error {
         /// What is wrong with it.
         why: String,
     },
-    /// A `Link` header pointed to another host (refused, to keep credentials on their host).
+    /// A `Link` header pointed to another host or another path (refused, to keep credentials
+    /// on their host and requests inside the listing asked for).
     #[error(
-        "{url} sent a pagination link to another host ({link}); berth refuses to follow it, report this to the registry's operators"
+        "{url} sent a pagination link to another host or path ({link}); berth refuses to follow it, report this to the registry's operators"
     )]
     ForeignLink {
         /// The URL of the page.
         url: String,
         /// The link target.
         link: String,
+    },
+    /// Pagination came back to a page already read.
+    #[error(
+        "pagination loops: {url} was already read, and a `Link` header names it again; the registry's listing is broken, report this to its operators"
+    )]
+    PageLoop {
+        /// The page URL named twice.
+        url: String,
+    },
+    /// Pagination went on for more pages than berth follows.
+    #[error(
+        "{url} is page {pages} of a listing, more than the {max} pages berth follows; the registry's pagination is broken (or ignores the page size), report this to its operators"
+    )]
+    TooManyPages {
+        /// The page past the limit.
+        url: String,
+        /// Pages read.
+        pages: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A response body larger than berth reads for its kind.
+    #[error(
+        "{url} answered a {what} larger than berth's limit of {limit} bytes ({seen}); berth does not read it (see Limits in the README)"
+    )]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// The kind of body (manifest, image config, API answer, token answer).
+        what: String,
+        /// The limit in bytes.
+        limit: u64,
+        /// What showed it was too large.
+        seen: String,
+    },
+    /// A name that would not be one path segment of a request URL (a listed tag such as
+    /// `../x` or one with a newline): never sent.
+    #[error(
+        "`{name}` is not a valid {what} ({why}); berth never puts it in a request. If the registry lists it, report this to its operators"
+    )]
+    InvalidName {
+        /// The name, with control characters escaped.
+        name: String,
+        /// tag, digest, repository path component…
+        what: String,
+        /// The rule it breaks.
+        why: String,
+    },
+    /// A 401 whose challenge berth cannot answer (Negotiate, NTLM, none at all), when berth
+    /// sent no credentials: not a credentials problem.
+    #[error(
+        "{host} asks for an authentication scheme berth does not support ({scheme}); berth speaks Basic and Bearer token authentication: use the registry's own endpoint rather than a proxy or gateway that demands Kerberos/NTLM, or ask its operators for token or Basic access"
+    )]
+    UnsupportedAuth {
+        /// The registry host.
+        host: String,
+        /// The schemes offered, or what was missing.
+        scheme: String,
     },
     /// The docker config could not be read.
     #[error(

@@ -3,8 +3,11 @@
 //! connection failures (honouring `Retry-After`, within a total time budget), and counters of
 //! every request sent, per method, so benchmarks and reports can show what a run cost.
 //!
-//! Responses are read whole inside the retry loop: a connection reset half-way through a body
-//! is retried like a reset before the headers.
+//! Responses are read inside the retry loop, streamed against a limit per kind of body
+//! ([`BodyLimit`]): a connection reset half-way through a body is retried like a reset before
+//! the headers, and a body larger than its limit fails without being held in memory. Error
+//! bodies are read only as far as an error message quotes them, and cleared of credential
+//! material ([`Redactor`]) before anything can quote them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,13 +24,62 @@ use super::{Error, RegistryOptions};
 pub const USER_AGENT: &str = concat!("berth/", env!("CARGO_PKG_VERSION"));
 /// First backoff delay; doubled per attempt.
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
-/// Longest single backoff delay (a `Retry-After` may ask for more, within the budget).
+/// Longest single backoff delay berth chooses itself.
 const BACKOFF_MAX: Duration = Duration::from_secs(8);
+/// Longest single wait, whatever a `Retry-After` asks: a longer ask is retried at this cap
+/// (within the retry budget), so a hostile or confused server cannot park berth for hours.
+pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(30);
 /// Attempts for a connection that is refused or a name that does not resolve: those rarely heal
 /// within seconds, and the user should hear about them quickly.
 const CONNECT_ATTEMPTS: u32 = 3;
 /// Longest body excerpt quoted in errors.
 const DETAIL_MAX: usize = 300;
+/// Bytes of an error body read (the rest is dropped): enough for any registry error JSON,
+/// of which at most [`DETAIL_MAX`] characters are quoted.
+pub const ERROR_BODY_MAX: usize = 4 * 1024;
+/// Largest manifest, as the OCI distribution spec suggests registries accept.
+pub const MANIFEST_MAX: u64 = 4 * 1024 * 1024;
+/// Largest image config blob: real ones are a few KiB, huge histories reach a few hundred.
+pub const CONFIG_MAX: u64 = 8 * 1024 * 1024;
+/// Largest API page (tag list, catalog, referrers): 1000 tags of 128 characters are 130 KiB.
+pub const PAGE_MAX: u64 = 16 * 1024 * 1024;
+/// Largest token service answer: a token is a few KiB.
+pub const TOKEN_MAX: u64 = 1024 * 1024;
+
+/// The kind of a successful response body, which sets how much of it berth reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyLimit {
+    /// A manifest or index ([`MANIFEST_MAX`]).
+    Manifest,
+    /// An image config blob ([`CONFIG_MAX`]).
+    Config,
+    /// An API page or any other answer ([`PAGE_MAX`]).
+    Page,
+    /// A token service answer ([`TOKEN_MAX`]).
+    Token,
+}
+
+impl BodyLimit {
+    /// The limit in bytes.
+    pub fn bytes(self) -> u64 {
+        match self {
+            BodyLimit::Manifest => MANIFEST_MAX,
+            BodyLimit::Config => CONFIG_MAX,
+            BodyLimit::Page => PAGE_MAX,
+            BodyLimit::Token => TOKEN_MAX,
+        }
+    }
+
+    /// What the body is, for the error.
+    pub fn what(self) -> &'static str {
+        match self {
+            BodyLimit::Manifest => "manifest",
+            BodyLimit::Config => "image config",
+            BodyLimit::Page => "API answer",
+            BodyLimit::Token => "token answer",
+        }
+    }
+}
 
 /// Requests sent so far, per method (every attempt counts, retries included).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -154,6 +206,7 @@ pub fn detail_of(body: &[u8]) -> String {
             .collect::<Vec<_>>()
             .join(" "),
     };
+    let text = redact_patterns(&text);
     if text.is_empty() {
         return String::new();
     }
@@ -162,6 +215,84 @@ pub fn detail_of(body: &[u8]) -> String {
         cut.push('…');
     }
     format!(": {cut}")
+}
+
+/// What berth writes instead of credential material it cuts from a quoted body.
+const REDACTED: &str = "[redacted]";
+
+static CREDENTIAL_SHAPES: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(concat!(
+        r#"(?i)\b(basic|bearer|negotiate|ntlm)\s+[A-Za-z0-9+/=._~-]{4,}"#,
+        r#"|\b(password|passwd|secret|token|refresh_token|access_token|identitytoken|id_token|auth|authorization)"?\s*[:=]\s*"?(?:(?:basic|bearer)\s+)?[^\s"',;&}]+"#,
+        r#"|\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?"#,
+    ))
+    .expect("valid regex")
+});
+
+/// Cuts what looks like credential material from text a server sent: `Basic …`, `Bearer …`,
+/// `password=…`, `"token":"…"` and anything shaped like a JWT. The secrets berth itself knows
+/// are cut by [`Redactor`] before this; this catches the shapes of ones it does not.
+pub fn redact_patterns(text: &str) -> String {
+    CREDENTIAL_SHAPES
+        .replace_all(text, |c: &regex::Captures<'_>| {
+            // Keep the keyword, so the message still says what was there.
+            match (c.get(1), c.get(2)) {
+                (Some(scheme), _) => format!("{} {REDACTED}", scheme.as_str()),
+                (_, Some(key)) => format!("{}={REDACTED}", key.as_str()),
+                _ => REDACTED.to_string(),
+            }
+        })
+        .into_owned()
+}
+
+/// The credential material of one host, in every form a server could echo it back in (raw,
+/// `user:password`, base64 with and without padding, URL-encoded), cut from error bodies
+/// before anything quotes them.
+#[derive(Default)]
+pub struct Redactor {
+    secrets: std::sync::RwLock<Vec<String>>,
+}
+
+impl Redactor {
+    /// Adds a secret (a password, a token) and the forms it travels in.
+    pub fn add(&self, secret: &str) {
+        if secret.is_empty() {
+            return;
+        }
+        use base64::Engine;
+        let forms = [
+            secret.to_string(),
+            base64::engine::general_purpose::STANDARD.encode(secret),
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(secret),
+            url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+        ];
+        let mut secrets = self.secrets.write().unwrap_or_else(|p| p.into_inner());
+        for form in forms {
+            if !form.is_empty() && !secrets.contains(&form) {
+                secrets.push(form);
+            }
+        }
+        // Longest first, so a `user:password` pair goes whole rather than leaving `user:`.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+
+    /// Adds a user name and password: the password alone and the `user:password` pair.
+    pub fn add_login(&self, username: &str, password: &str) {
+        self.add(password);
+        self.add(&format!("{username}:{password}"));
+    }
+
+    /// `text` with every known secret cut out.
+    pub fn redact(&self, text: &str) -> String {
+        let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
+        let mut out = text.to_string();
+        for s in secrets.iter() {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), REDACTED);
+            }
+        }
+        out
+    }
 }
 
 /// One request to send: method, URL, headers and an optional body. Cloned per attempt.
@@ -175,17 +306,26 @@ pub struct Request {
     pub headers: HeaderMap,
     /// Body bytes.
     pub body: Option<Vec<u8>>,
+    /// How much of a successful answer's body berth reads.
+    pub limit: BodyLimit,
 }
 
 impl Request {
-    /// A request without headers or body.
+    /// A request without headers or body, whose answer is an API page ([`BodyLimit::Page`]).
     pub fn new(method: Method, url: Url) -> Request {
         Request {
             method,
             url,
             headers: HeaderMap::new(),
             body: None,
+            limit: BodyLimit::Page,
         }
+    }
+
+    /// Sets the kind of answer expected, and with it the body limit.
+    pub fn limit(mut self, limit: BodyLimit) -> Request {
+        self.limit = limit;
+        self
     }
 
     /// Adds a header (values berth builds are always valid header text).
@@ -219,6 +359,7 @@ pub struct Http {
     limit: Arc<Semaphore>,
     counters: Counters,
     retry_budget: Duration,
+    redactor: Redactor,
 }
 
 impl Http {
@@ -242,12 +383,18 @@ impl Http {
             limit: Arc::new(Semaphore::new(options.concurrency.max(1))),
             counters: Counters::default(),
             retry_budget: options.retry_budget,
+            redactor: Redactor::default(),
         })
     }
 
     /// Requests sent so far.
     pub fn counts(&self) -> RequestCounts {
         self.counters.snapshot()
+    }
+
+    /// The secrets cut from every error body this transport reads.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
     }
 
     /// Sends `request`, retrying 429, 5xx and transport failures with jittered exponential
@@ -260,13 +407,13 @@ impl Http {
         loop {
             attempt += 1;
             let outcome = self.attempt(request).await;
-            let (wait, last) = match outcome {
+            let (asked, last) = match outcome {
                 Ok(reply) if retryable(reply.status) => {
-                    let server_wait = reply
+                    let asked = reply
                         .header("retry-after")
                         .and_then(|v| parse_retry_after(v, SystemTime::now()));
                     let last = format!("status {}{}", reply.status.as_u16(), reply.detail());
-                    (server_wait.unwrap_or_else(|| backoff(attempt)), last)
+                    (asked, last)
                 }
                 Ok(reply) => return Ok(reply),
                 Err(Failure::Fatal(e)) => return Err(e),
@@ -275,24 +422,33 @@ impl Http {
                     if connect_failures >= CONNECT_ATTEMPTS {
                         return Err(e);
                     }
-                    (backoff(attempt), e.to_string())
+                    (None, e.to_string())
                 }
-                Err(Failure::Transient(last)) => (backoff(attempt), last),
+                Err(Failure::Transient(last)) => (None, last),
             };
+            let wait = retry_wait(asked, attempt);
+            if asked.is_some_and(|a| a > RETRY_AFTER_MAX) {
+                tracing::info!(
+                    method = %request.method,
+                    url = %request.url,
+                    asked_secs = asked.map_or(0, |a| a.as_secs()),
+                    "the registry asked to wait longer than {}s; retrying after {}s",
+                    RETRY_AFTER_MAX.as_secs(),
+                    RETRY_AFTER_MAX.as_secs()
+                );
+            }
             let elapsed = started.elapsed();
-            if elapsed + wait > self.retry_budget {
+            if elapsed.saturating_add(wait) > self.retry_budget {
                 return Err(Error::RetriesExhausted {
                     method: request.method.to_string(),
                     url: request.url.to_string(),
                     attempts: attempt,
                     elapsed_secs: elapsed.as_secs_f64(),
-                    last: if wait > BACKOFF_MAX {
-                        format!(
-                            "{last}, and the server asked to wait {}s more",
-                            wait.as_secs()
-                        )
-                    } else {
-                        last
+                    last: match asked {
+                        Some(a) if a > BACKOFF_MAX => {
+                            format!("{last}, and the server asked to wait {}s more", a.as_secs())
+                        }
+                        _ => last,
                     },
                 });
             }
@@ -340,11 +496,15 @@ impl Http {
         let url = response.url().clone();
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.classify(request, &e))?
-            .to_vec();
+        let body = if status.is_success() {
+            if request.method == Method::HEAD {
+                Vec::new()
+            } else {
+                self.read_limited(request, response).await?
+            }
+        } else {
+            self.read_error_body(request, response).await?
+        };
         tracing::trace!(%status, %url, bytes = body.len(), "response");
         Ok(Reply {
             url,
@@ -352,6 +512,66 @@ impl Http {
             headers,
             body,
         })
+    }
+
+    /// Reads a successful answer's body up to its limit; a `Content-Length` above the limit
+    /// fails before reading, and a body that grows past it fails as soon as it does.
+    async fn read_limited(
+        &self,
+        request: &Request,
+        mut response: reqwest::Response,
+    ) -> Result<Vec<u8>, Failure> {
+        let limit = request.limit.bytes();
+        let too_large = |seen: String| {
+            Failure::Fatal(Error::TooLarge {
+                url: request.url.to_string(),
+                what: request.limit.what().to_string(),
+                limit,
+                seen,
+            })
+        };
+        if let Some(length) = response.content_length().filter(|l| *l > limit) {
+            return Err(too_large(format!("its Content-Length is {length} bytes")));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.classify(request, &e))?
+        {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large(format!("more than {limit} bytes arrived")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// Reads the first [`ERROR_BODY_MAX`] bytes of an error answer (the rest is dropped with
+    /// the connection) and cuts every known secret from them.
+    async fn read_error_body(
+        &self,
+        request: &Request,
+        mut response: reqwest::Response,
+    ) -> Result<Vec<u8>, Failure> {
+        let mut body = Vec::new();
+        while body.len() < ERROR_BODY_MAX {
+            match response
+                .chunk()
+                .await
+                .map_err(|e| self.classify(request, &e))?
+            {
+                Some(chunk) => {
+                    let room = ERROR_BODY_MAX - body.len();
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+                None => break,
+            }
+        }
+        Ok(self
+            .redactor
+            .redact(&String::from_utf8_lossy(&body))
+            .into_bytes())
     }
 
     fn classify(&self, request: &Request, e: &reqwest::Error) -> Failure {
@@ -404,6 +624,14 @@ fn retryable(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || matches!(status.as_u16(), 500 | 502 | 503 | 504)
 }
 
+/// How long to wait before the next attempt: what the server asked (`Retry-After`), but never
+/// less than berth's own backoff (a `Retry-After: 0` must not turn into a tight loop) and never
+/// more than [`RETRY_AFTER_MAX`].
+fn retry_wait(asked: Option<Duration>, attempt: u32) -> Duration {
+    let own = backoff(attempt);
+    asked.map_or(own, |a| a.max(own)).min(RETRY_AFTER_MAX)
+}
+
 /// Full jitter over an exponentially growing ceiling: attempt 1 waits up to 100 ms, then
 /// 200 ms, 400 ms, … up to [`BACKOFF_MAX`]; never less than half the ceiling, so retries
 /// really back off.
@@ -418,8 +646,11 @@ fn backoff(attempt: u32) -> Duration {
 /// the past means "now".
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // More digits than a u64 holds is still "a very long time", not garbage.
+        return Some(Duration::from_secs(
+            value.parse::<u64>().unwrap_or(u64::MAX),
+        ));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -481,6 +712,83 @@ mod tests {
         assert_eq!(detail_of(b""), "");
         assert_eq!(detail_of(b"Not\n  Authorized"), ": Not Authorized");
         assert!(detail_of("x".repeat(1000).as_bytes()).ends_with('…'));
+    }
+
+    /// Issue 10 case 6: a huge `Retry-After` neither panics nor parks berth past the cap, and
+    /// `Retry-After: 0` still backs off.
+    #[test]
+    fn retry_after_is_capped_and_zero_still_backs_off() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let huge = parse_retry_after("18446744073709551615", now).unwrap();
+        assert_eq!(huge, Duration::from_secs(u64::MAX));
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        for attempt in [1, 5, 40] {
+            assert_eq!(retry_wait(Some(huge), attempt), RETRY_AFTER_MAX);
+            assert_eq!(
+                retry_wait(Some(Duration::from_secs(31)), attempt),
+                RETRY_AFTER_MAX
+            );
+        }
+        for _ in 0..50 {
+            let zero = retry_wait(Some(Duration::ZERO), 1);
+            assert!(zero >= Duration::from_millis(50), "{zero:?}");
+            assert!(retry_wait(Some(Duration::from_secs(3)), 1) == Duration::from_secs(3));
+            assert!(retry_wait(None, 40) <= BACKOFF_MAX);
+        }
+        // The budget check cannot overflow either.
+        assert_eq!(
+            Duration::from_secs(5).saturating_add(huge),
+            Duration::MAX.min(Duration::from_secs(5).saturating_add(huge))
+        );
+    }
+
+    /// Issue 10 case 18: credential material never survives into a quoted detail.
+    #[test]
+    fn details_lose_credential_material() {
+        let r = Redactor::default();
+        r.add_login("ci-user", "s3cr3t-P@ss");
+        r.add("refresh-0123456789");
+        use base64::Engine;
+        let pair = base64::engine::general_purpose::STANDARD.encode("ci-user:s3cr3t-P@ss");
+        let body = format!(
+            "bad request: got Authorization: Basic {pair} for ci-user:s3cr3t-P@ss (password s3cr3t-P@ss,              form refresh_token=refresh-0123456789, url s3cr3t-P%40ss)"
+        );
+        let detail = detail_of(r.redact(&body).as_bytes());
+        for secret in ["s3cr3t", &pair, "refresh-0123456789", "P%40ss"] {
+            assert!(!detail.contains(secret), "{secret} in {detail}");
+        }
+        assert!(detail.contains("bad request"), "{detail}");
+        // Shapes of secrets berth does not know are cut too.
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+        for text in [
+            format!("echo: Bearer {jwt}"),
+            format!("token {jwt} expired"),
+            r#"{"password":"hunter2hunter2","user":"x"}"#.to_string(),
+            "authorization=Basic dXNlcjpwYXNzd29yZA==".to_string(),
+            "Authorization: Basic dXNlcjpwYXNzd29yZA==".to_string(),
+        ] {
+            let d = detail_of(text.as_bytes());
+            for secret in [jwt, "hunter2", "dXNlcjpwYXNzd29yZA"] {
+                assert!(!d.contains(secret), "{secret} in {d}");
+            }
+            assert!(d.contains(REDACTED), "{d}");
+        }
+        // Ordinary words are left alone.
+        assert_eq!(
+            detail_of(b"the token service is down"),
+            ": the token service is down"
+        );
+    }
+
+    #[test]
+    fn body_limits_are_the_documented_values() {
+        assert_eq!(BodyLimit::Manifest.bytes(), 4 * 1024 * 1024);
+        assert_eq!(BodyLimit::Config.bytes(), 8 * 1024 * 1024);
+        assert_eq!(BodyLimit::Page.bytes(), 16 * 1024 * 1024);
+        assert_eq!(BodyLimit::Token.bytes(), 1024 * 1024);
     }
 
     #[test]

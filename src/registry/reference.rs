@@ -26,7 +26,15 @@ static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 static TAG: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[\w][\w.-]{0,127}$").expect("valid regex"));
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").expect("valid regex"));
+
+/// The tag grammar in words, for errors.
+pub const TAG_RULE: &str = "a tag must be 1 to 128 characters of letters, digits, `_`, `.` and `-`, not starting with `.` or `-`";
+
+/// True when `text` is a valid tag (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`, ASCII only).
+pub fn is_tag(text: &str) -> bool {
+    TAG.is_match(text)
+}
 
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +99,7 @@ impl Reference {
                         "`{first}` is not a valid registry host (expected host or host:port)"
                     )));
                 }
+                check_host(first).map_err(invalid)?;
                 (first.to_string(), path.to_string())
             }
             Some(_) => (DOCKER_HUB.to_string(), name.to_string()),
@@ -144,6 +153,37 @@ impl Reference {
     pub fn digest(&self) -> Option<&Digest> {
         self.digest.as_ref()
     }
+}
+
+/// What the host grammar lets through but no URL can hold: a port outside 1–65535, an
+/// IPv6 literal that is not an address.
+fn check_host(host: &str) -> Result<(), String> {
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => {
+            let (ip, after) = rest.split_once(']').unwrap_or((rest, ""));
+            if ip.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!("`[{ip}]` is not an IPv6 address"));
+            }
+            (None, after.strip_prefix(':'))
+        }
+        None => (Some(host), host.rsplit_once(':').map(|(_, p)| p)),
+    };
+    if let Some(port) = port {
+        if !matches!(port.parse::<u32>(), Ok(1..=65535)) {
+            return Err(format!(
+                "the port `{port}` of `{host}` is not between 1 and 65535"
+            ));
+        }
+    }
+    if let Some(name) = name {
+        let name = name.rsplit_once(':').map_or(name, |(n, _)| n);
+        if name.len() > 253 {
+            return Err(format!(
+                "the host name `{name}` is longer than 253 characters"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The host that serves the registry API of `registry` (Docker Hub's API lives on
@@ -224,6 +264,13 @@ mod tests {
             ("ghcr.io/app@sha256:abc", "hex"),
             ("bad_host.io:x/app", "registry host"),
             ("a b", "whitespace"),
+            ("127.0.0.1:99999/app", "port `99999`"),
+            ("localhost:0/app", "port `0`"),
+            ("[1:2:3:4:5:6:7:8:9]:5000/app", "IPv6"),
+            ("ghcr.io/a/", "path component"),
+            ("ghcr.io//a", "path component"),
+            ("ghcr.io/team/App", "lowercase"),
+            ("app:t\u{e9}", "tag"),
         ] {
             let err = Reference::parse(text).expect_err(text).to_string();
             assert!(err.contains(want), "{text}: {err}");

@@ -24,3 +24,5 @@ mod decisions;
 mod layouts;
 // Bad usage: exit 2 with a message that names the input.
 mod usage;
+// Hostile registries (lying, looping, flooding, echoing secrets) and malformed references.
+mod hostile;
