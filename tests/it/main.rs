@@ -24,3 +24,5 @@ mod decisions;
 mod layouts;
 // Bad usage: exit 2 with a message that names the input.
 mod usage;
+// Hostile local inputs: layouts, berth.yaml, docker configs, CI output, export round trips.
+mod inputs;
