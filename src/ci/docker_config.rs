@@ -499,6 +499,103 @@ mod tests {
     }
 
     #[test]
+    fn the_copy_skips_special_files_and_follows_links_to_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let user = tmp.path().join("user");
+        fs::create_dir_all(user.join("sub")).unwrap();
+        fs::write(
+            tmp.path().join("real.json"),
+            r#"{"auths":{"a.io":{"auth":"YTpi"}}}"#,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("../real.json", user.join("config.json")).unwrap();
+        std::os::unix::fs::symlink(tmp.path(), user.join("dirlink")).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(user.join("sub/pipe"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (dir, notes) =
+            create_job_dir(&tmp.path().join("jobs"), &Source::Dir(user.clone()), None).unwrap();
+        let config = fs::read_to_string(dir.join("config.json")).unwrap();
+        assert!(config.contains("YTpi"), "{config}");
+        assert!(!dir.join("dirlink").exists() && !dir.join("sub/pipe").exists());
+        assert_eq!(notes.skipped.len(), 2, "{:?}", notes.skipped);
+        assert!(notes.skipped.iter().any(|s| {
+            s.ends_with("sub/pipe: a FIFO (only regular files and directories are copied)")
+        }));
+        assert!(
+            notes
+                .skipped
+                .iter()
+                .any(|s| s.contains("dirlink: a symbolic link to a directory"))
+        );
+
+        // A broken user file is named as the user's, not the copy's.
+        fs::write(tmp.path().join("real.json"), "{,}").unwrap();
+        let err = create_job_dir(&tmp.path().join("jobs"), &Source::Dir(user.clone()), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&user.join("config.json").display().to_string()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cleanup_through_a_link_removes_the_marked_directory_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, _) =
+            create_job_dir(tmp.path(), &Source::Dir(tmp.path().join("none")), None).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        assert_eq!(
+            remove_job_dir(&link).unwrap(),
+            fs::canonicalize(tmp.path())
+                .unwrap()
+                .join(dir.file_name().unwrap())
+        );
+        assert!(!dir.exists());
+        // A marker that is a link does not count.
+        let user = tmp.path().join("user");
+        fs::create_dir(&user).unwrap();
+        fs::write(tmp.path().join("f"), "").unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("f"), user.join(MARKER)).unwrap();
+        assert!(matches!(
+            remove_job_dir(&user),
+            Err(Error::NotAJobDir { .. })
+        ));
+        assert!(user.exists());
+    }
+
+    #[test]
+    fn store_login_writes_through_a_linked_config_json() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("dotfiles.json");
+        fs::write(&target, r#"{"psFormat":"t"}"#).unwrap();
+        let dir = tmp.path().join("docker");
+        fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink("../dotfiles.json", dir.join("config.json")).unwrap();
+        let password = Secret::new("pw");
+        let creds = Credentials {
+            host: "r.io",
+            username: "me",
+            password: &password,
+        };
+        store_login(&dir, creds).unwrap();
+        assert!(dir.join("config.json").is_symlink());
+        let text = fs::read_to_string(&target).unwrap();
+        assert!(
+            text.contains("bWU6cHc=") && text.contains("psFormat"),
+            "{text}"
+        );
+        fs::remove_file(&target).unwrap();
+        let err = store_login(&dir, creds).unwrap_err().to_string();
+        assert!(err.contains("target cannot be reached"), "{err}");
+        assert!(!target.exists());
+    }
+
+    #[test]
     fn store_login_keeps_keys_and_reports_the_shadowing_store() {
         let tmp = tempfile::tempdir().unwrap();
         fs::write(

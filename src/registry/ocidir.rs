@@ -937,6 +937,75 @@ mod tests {
         assert!(has_blob(&dir, &arm_d));
     }
 
+    #[tokio::test]
+    async fn a_linked_blobs_dir_is_refused_for_reads_writes_and_deletes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let other = OciDir::create(&tmp.path().join("other")).unwrap();
+        let d = other
+            .put_manifest(&image(&other, "x", None), Some("x"))
+            .unwrap();
+        let before = blob_count(&other);
+        let dir = tmp.path().join("l");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::copy(other.path().join("oci-layout"), dir.join("oci-layout")).unwrap();
+        std::fs::copy(other.path().join("index.json"), dir.join("index.json")).unwrap();
+        std::os::unix::fs::symlink(other.path().join("blobs"), dir.join("blobs")).unwrap();
+        let dir = OciDir::open(dir.to_str().unwrap()).unwrap();
+
+        let err = dir.manifest("x").await.unwrap_err().to_string();
+        assert!(err.contains("`blobs` is a symbolic link"), "{err}");
+        assert!(dir.put_blob("x", b"new").is_err());
+        assert!(dir.delete_manifest(&d).await.is_err());
+        assert_eq!(dir.list_tags().await.unwrap(), ["x"]);
+        assert_eq!(blob_count(&other), before);
+    }
+
+    #[tokio::test]
+    async fn only_regular_blobs_of_the_right_size_are_read_and_collected() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OciDir::create(tmp.path()).unwrap();
+        let bytes = image(&dir, "a", None);
+        let d = dir.put_manifest(&bytes, Some("a")).unwrap();
+        let path = dir.blob_path(&d);
+
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        let err = dir.manifest("a").await.unwrap_err().to_string();
+        assert!(
+            err.contains("is a symbolic link, not a regular file"),
+            "{err}"
+        );
+
+        std::fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = dir.manifest("a").await.unwrap_err().to_string();
+        assert!(err.contains("is a FIFO"), "{err}");
+
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, [&bytes[..], b"  "].concat()).unwrap();
+        let err = dir.manifest("a").await.unwrap_err().to_string();
+        assert!(err.contains("its descriptor says"), "{err}");
+        // Without a descriptor (by digest) the digest check still catches it.
+        assert!(dir.manifest(d.as_str()).await.is_err());
+
+        // The collection leaves links and FIFOs named like blobs alone.
+        std::fs::write(&path, &bytes).unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::write(&outside, b"not the layout's").unwrap();
+        let fake = dir
+            .path()
+            .join("blobs/sha256")
+            .join(Digest::of_bytes(b"fake").hex());
+        std::os::unix::fs::symlink(&outside, &fake).unwrap();
+        dir.delete_manifest(&d).await.unwrap();
+        assert!(fake.is_symlink() && outside.exists());
+        assert!(!path.exists());
+    }
+
     #[test]
     fn open_explains_a_missing_layout() {
         let tmp = tempfile::tempdir().unwrap();
