@@ -229,7 +229,7 @@ fn special_and_wrong_size_blobs_keep_their_tags_without_a_hang() {
 
 /// Nine levels of nine aliases (9^9 nodes) padded to about 100 kB, like the reported file.
 fn alias_bomb() -> String {
-    let mut text = String::from("# padding\n".repeat(9_000));
+    let mut text = "# padding\n".repeat(9_000);
     text.push_str("keep:\n  tags: [latest]\n");
     text.push_str("x0: &x0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
     for i in 1..=9 {
@@ -559,13 +559,7 @@ fn secret_parts() -> Vec<&'static str> {
 /// never shows credential material; the errors name the file.
 #[test]
 fn no_credential_shape_appears_in_any_message() {
-    use axum::http::{HeaderMap, StatusCode};
-    let challenge = axum::Router::new().fallback(|| async {
-        let mut h = HeaderMap::new();
-        h.insert("www-authenticate", "Basic realm=\"test\"".parse().unwrap());
-        (StatusCode::UNAUTHORIZED, h, "")
-    });
-    let server = harness::spawn_server(challenge);
+    let server = harness::spawn_server(challenge_router());
     let host = server.addr().to_string();
     let repo = format!("{host}/app");
     for shape in credential_shapes() {
@@ -688,6 +682,36 @@ fn each_cause_is_printed_once() {
         "{}",
         out.stderr
     );
+
+    // A registry error that quotes its cause and also returns it as its source: `config.json`
+    // a directory, read on the registry's 401.
+    let server = harness::spawn_server(challenge_router());
+    let docker = dir.path().join("docker");
+    fs::create_dir_all(docker.join("config.json")).unwrap();
+    let repo = format!("{}/app", server.addr());
+    for args in [
+        vec!["tags", &repo],
+        vec!["cleanup", "--dry-run", "--repo", &repo],
+    ] {
+        let out = run(berth().env("DOCKER_CONFIG", &docker).args(&args));
+        assert_ne!(out.code, 0, "{}", out.stderr);
+        assert_eq!(
+            out.stderr.matches("Is a directory (os error 21)").count(),
+            1,
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+/// A registry that answers everything with a Basic challenge, so berth looks up credentials.
+fn challenge_router() -> axum::Router {
+    use axum::http::{HeaderMap, StatusCode};
+    axum::Router::new().fallback(|| async {
+        let mut h = HeaderMap::new();
+        h.insert("www-authenticate", "Basic realm=\"test\"".parse().unwrap());
+        (StatusCode::UNAUTHORIZED, h, "")
+    })
 }
 
 /// Values worth trying: every character that means something to some shell, line breaks,
