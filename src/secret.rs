@@ -47,9 +47,42 @@ impl<'de> serde::Deserialize<'de> for Secret {
     }
 }
 
+/// A credential helper's name as messages may show it. Names of real helpers are short
+/// lowercase words (`desktop`, `ecr-login`, `osxkeychain`); anything else in that place may be
+/// a credential pasted into the wrong field, so it is not shown.
+pub fn helper_name(name: &str) -> String {
+    let plausible = name.len() <= 32
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if plausible {
+        name.to_string()
+    } else {
+        "<a name that is not shown: it does not look like a helper name>".to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn helper_names_are_shown_only_when_they_look_like_one() {
+        for name in ["desktop", "ecr-login", "osxkeychain", "acr-env", "gcloud"] {
+            assert_eq!(helper_name(name), name);
+        }
+        for name in [
+            "c3VwZXI6czNjcjN0",
+            "Desktop",
+            "a b",
+            "",
+            "x/../y",
+            &"a".repeat(33),
+        ] {
+            assert!(helper_name(name).contains("not shown"), "{name}");
+        }
+    }
 
     #[test]
     fn debug_and_display_mask_the_value() {

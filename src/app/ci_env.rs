@@ -71,6 +71,9 @@ pub async fn run(global: &GlobalArgs, args: CiEnvArgs) -> anyhow::Result<ExitSta
             password: &l.password,
         }),
     )?;
+    for skipped in &notes.skipped {
+        tracing::warn!("not copied into the per-job docker config: {skipped}");
+    }
     // From here on a failure must not leave a half-set-up directory behind.
     match finish(&settings, &env, &ctx, &job_dir, &notes, &settings.templates) {
         Ok(status) => Ok(status),
@@ -92,9 +95,17 @@ fn cleanup(env: &Env) -> anyhow::Result<ExitStatus> {
             ),
         )
     })?;
-    docker_config::remove_job_dir(Path::new(dir))
+    let removed = docker_config::remove_job_dir(Path::new(dir))
         .map_err(|e| Failure::new(ExitStatus::Refused, e))?;
-    tracing::info!(dir, "removed the per-job docker config");
+    if removed == Path::new(dir) {
+        tracing::info!("removed the per-job docker config {}", removed.display());
+    } else {
+        tracing::info!(
+            "removed the per-job docker config {} (DOCKER_CONFIG {dir} resolves to it; that \
+             link is left)",
+            removed.display()
+        );
+    }
     Ok(ExitStatus::Success)
 }
 
@@ -195,7 +206,7 @@ fn finish(
 
     if let Some(files) = &ctx.github_files {
         for secret in &ctx.secrets_to_mask {
-            report::ci_env::add_mask(secret);
+            report::ci_env::add_mask(&ci::github::mask_commands(secret.expose()));
         }
         github_files(files, &exports)?;
     }

@@ -19,7 +19,13 @@ use crate::settings;
 pub async fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<ExitStatus> {
     let env = Env::from_process();
     let usage = |msg: String| Failure::new(ExitStatus::Usage, anyhow::anyhow!(msg));
-    let host = settings::ci_env::login_host(&args.registry);
+    let host = settings::ci_env::login_host(&args.registry).map_err(|why| {
+        usage(format!(
+            "`{}` is not a registry: {why}; pass REGISTRY as host[:port] (e.g. ghcr.io, \
+             registry.example.com:5000, [::1]:5000), optionally with https:// and a path",
+            args.registry
+        ))
+    })?;
     let username = args.username.clone().ok_or_else(|| {
         usage(format!(
             "no user name for {host}: pass -u USER (or BERTH_USERNAME)"

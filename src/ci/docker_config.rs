@@ -65,6 +65,8 @@ pub struct Notes {
     /// A helper that still shadows the inline entry (plain `berth login` keeps the user's
     /// helpers; docker will not use the entry while this is set).
     pub shadowed_by: Option<String>,
+    /// Entries of the user's docker config dir that were not copied, each with the reason.
+    pub skipped: Vec<String>,
 }
 
 /// Creates a new per-job directory under `parent` from `source`, with `login` inline.
@@ -77,7 +79,7 @@ pub fn create_job_dir(
     fs::create_dir_all(parent).map_err(|source| Error::Io {
         what: "could not create the temp directory",
         path: parent.to_path_buf(),
-        source,
+        cause: source,
     })?;
     let dir = tempfile::Builder::new()
         .prefix("berth-docker-config-")
@@ -85,7 +87,7 @@ pub fn create_job_dir(
         .map_err(|source| Error::Io {
             what: "could not create a per-job docker config directory in",
             path: parent.to_path_buf(),
-            source,
+            cause: source,
         })?
         .keep();
     let result = fill_job_dir(&dir, source, login);
@@ -107,18 +109,19 @@ fn fill_job_dir(
         b"made by `berth ci-env`; removed by `berth ci-env --cleanup`\n",
     )?;
     let config_path = dir.join("config.json");
+    let mut notes = Notes::default();
     let mut config = match source {
         Source::Dir(src) => {
             if src.is_dir() {
-                copy_tree(src, dir, true)?;
+                copy_tree(src, dir, true, &mut notes.skipped)?;
             }
-            read_config(&config_path)?
+            // The copy is berth's business; a broken file is the user's, under its own name.
+            read_config(&config_path, &src.join("config.json"))?
         }
         Source::AuthConfig(json) => parse_config(json.expose(), "DOCKER_AUTH_CONFIG")?,
     };
-    let mut notes = Notes::default();
     if let Some(Value::String(store)) = config.remove("credsStore") {
-        notes.dropped_creds_store = Some(store);
+        notes.dropped_creds_store = Some(crate::secret::helper_name(&store));
     }
     if let Some(creds) = login {
         notes.dropped_cred_helper = put_login(&mut config, creds);
@@ -129,27 +132,31 @@ fn fill_job_dir(
 
 /// Stores a login inline in an existing docker config dir (`berth login`): keeps every other
 /// key, writes atomically with mode 0600, and reports a helper that would shadow the entry.
+/// A `config.json` that is a symbolic link is written through: its target gets the new
+/// content and the link stays (dotfile managers link it); a link whose target is missing or
+/// not a file is refused, with the reason.
 pub fn store_login(config_dir: &Path, creds: Credentials<'_>) -> Result<Notes, Error> {
     fs::create_dir_all(config_dir).map_err(|source| Error::Io {
         what: "could not create the docker config directory",
         path: config_dir.to_path_buf(),
-        source,
+        cause: source,
     })?;
-    let path = config_dir.join("config.json");
-    let mut config = read_config(&path)?;
+    let link = config_dir.join("config.json");
+    let path = write_target(&link)?;
+    let mut config = read_config(&path, &link)?;
     let key = super::auths_key(creds.host);
     let notes = Notes {
         shadowed_by: config
             .get("credHelpers")
             .and_then(|h| h.get(key).or_else(|| h.get(creds.host)))
             .and_then(Value::as_str)
-            .map(|h| format!("credHelpers[{key}] = {h}"))
+            .map(|h| format!("credHelpers[{key}] = {}", crate::secret::helper_name(h)))
             .or_else(|| {
                 config
                     .get("credsStore")
                     .and_then(Value::as_str)
                     .filter(|s| !s.is_empty())
-                    .map(|s| format!("credsStore = {s}"))
+                    .map(|s| format!("credsStore = {}", crate::secret::helper_name(s)))
             }),
         ..Notes::default()
     };
@@ -158,19 +165,54 @@ pub fn store_login(config_dir: &Path, creds: Credentials<'_>) -> Result<Notes, E
     Ok(notes)
 }
 
-/// Removes a per-job directory, only when it carries [`MARKER`].
-pub fn remove_job_dir(dir: &Path) -> Result<(), Error> {
-    if !dir.join(MARKER).is_file() {
+/// The file `berth login` writes for `config.json` at `link`: the file itself, or the target
+/// of a symbolic link (which must exist and be a regular file).
+fn write_target(link: &Path) -> Result<PathBuf, Error> {
+    match fs::symlink_metadata(link) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = fs::canonicalize(link).map_err(|cause| Error::Io {
+                what: "the docker config is a symbolic link whose target cannot be reached, so \
+                       berth did not write through it (create the target or remove the link)",
+                path: link.to_path_buf(),
+                cause,
+            })?;
+            if !fs::metadata(&target).is_ok_and(|m| m.is_file()) {
+                return Err(Error::Io {
+                    what: "the docker config is a symbolic link to something that is not a \
+                           regular file, so berth did not write through it",
+                    path: link.to_path_buf(),
+                    cause: std::io::Error::other(format!("{} is no file", target.display())),
+                });
+            }
+            Ok(target)
+        }
+        _ => Ok(link.to_path_buf()),
+    }
+}
+
+/// Removes a per-job directory, only when it carries [`MARKER`]. `dir` may be a symbolic link
+/// (`DOCKER_CONFIG` pointing at the directory): the directory it resolves to is what is
+/// checked and removed, never the link alone. Returns the directory removed.
+pub fn remove_job_dir(dir: &Path) -> Result<PathBuf, Error> {
+    let real = fs::canonicalize(dir).map_err(|cause| Error::Io {
+        what: "could not resolve the per-job docker config directory",
+        path: dir.to_path_buf(),
+        cause,
+    })?;
+    // The marker itself must not be a link: a link to any file would pass for it.
+    let marked = fs::symlink_metadata(real.join(MARKER)).is_ok_and(|m| m.is_file());
+    if !real.is_dir() || !marked {
         return Err(Error::NotAJobDir {
-            path: dir.to_path_buf(),
+            path: real,
             marker: MARKER,
         });
     }
-    fs::remove_dir_all(dir).map_err(|source| Error::Io {
+    fs::remove_dir_all(&real).map_err(|source| Error::Io {
         what: "could not remove the per-job docker config directory",
-        path: dir.to_path_buf(),
-        source,
-    })
+        path: real.clone(),
+        cause: source,
+    })?;
+    Ok(real)
 }
 
 /// The inline entry, and drops a `credHelpers` entry for the host; returns the dropped helper.
@@ -183,7 +225,9 @@ fn put_login(config: &mut Map<String, Value>, creds: Credentials<'_>) -> Option<
     let dropped = helpers
         .remove(&key)
         .or_else(|| helpers.remove(creds.host))?;
-    Some(dropped.as_str().unwrap_or_default().to_string())
+    Some(crate::secret::helper_name(
+        dropped.as_str().unwrap_or_default(),
+    ))
 }
 
 fn auth_entry(creds: Credentials<'_>) -> Value {
@@ -203,14 +247,15 @@ fn auths(config: &mut Map<String, Value>) -> &mut Map<String, Value> {
         .expect("auths was just made an object")
 }
 
-fn read_config(path: &Path) -> Result<Map<String, Value>, Error> {
+/// Reads `path`; errors name `shown`, the file as the user knows it.
+fn read_config(path: &Path, shown: &Path) -> Result<Map<String, Value>, Error> {
     match fs::read_to_string(path) {
-        Ok(text) => parse_config(&text, &path.display().to_string()),
+        Ok(text) => parse_config(&text, &shown.display().to_string()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Map::new()),
         Err(source) => Err(Error::Io {
             what: "could not read the docker config",
-            path: path.to_path_buf(),
-            source,
+            path: shown.to_path_buf(),
+            cause: source,
         }),
     }
 }
@@ -240,7 +285,7 @@ fn write_atomic(path: &Path, config: &Map<String, Value>) -> Result<(), Error> {
     let io = |what, source| Error::Io {
         what,
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     let mut tmp = tempfile::Builder::new()
         .prefix(".config.json.")
@@ -267,17 +312,20 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         .map_err(|source| Error::Io {
             what: "could not write",
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })
 }
 
-/// Copies `src` into `dst` (which exists): directories 0700, files 0600, symlinks as links.
+/// Copies `src` into `dst` (which exists): directories 0700, files 0600. Only regular files
+/// and directories are copied: FIFOs, sockets and devices (a FIFO would block the read) are
+/// skipped, each noted in `skipped`. A symbolic link to a file is followed (a relative link
+/// would dangle in the copy); one to a directory, or whose target is missing, is skipped.
 /// At the top level the [`SKIPPED`] names are left out.
-fn copy_tree(src: &Path, dst: &Path, top: bool) -> Result<(), Error> {
+fn copy_tree(src: &Path, dst: &Path, top: bool, skipped: &mut Vec<String>) -> Result<(), Error> {
     let io = |what, path: &Path, source| Error::Io {
         what,
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     let entries =
         fs::read_dir(src).map_err(|e| io("could not read the docker config dir", src, e))?;
@@ -289,27 +337,71 @@ fn copy_tree(src: &Path, dst: &Path, top: bool) -> Result<(), Error> {
         }
         let from = entry.path();
         let to = dst.join(&name);
-        let kind = entry
+        let own = entry
             .file_type()
             .map_err(|e| io("could not stat", &from, e))?;
+        let mut skip = |why: &str| skipped.push(format!("{}: {why}", from.display()));
+        let kind = if own.is_symlink() {
+            match fs::metadata(&from) {
+                Ok(target) if target.is_file() => target.file_type(),
+                Ok(target) if target.is_dir() => {
+                    skip("a symbolic link to a directory (not followed)");
+                    continue;
+                }
+                Ok(target) => {
+                    skip(&format!(
+                        "a symbolic link to {}",
+                        kind_of(&target.file_type())
+                    ));
+                    continue;
+                }
+                Err(_) => {
+                    skip("a symbolic link whose target does not exist");
+                    continue;
+                }
+            }
+        } else {
+            own
+        };
         if kind.is_dir() {
             fs::create_dir(&to).map_err(|e| io("could not create", &to, e))?;
             set_mode(&to, 0o700)?;
-            copy_tree(&from, &to, false)?;
-        } else if kind.is_symlink() {
-            #[cfg(unix)]
-            {
-                let target =
-                    fs::read_link(&from).map_err(|e| io("could not read link", &from, e))?;
-                std::os::unix::fs::symlink(target, &to)
-                    .map_err(|e| io("could not create link", &to, e))?;
-            }
-        } else {
+            copy_tree(&from, &to, false, skipped)?;
+        } else if kind.is_file() {
             let bytes = fs::read(&from).map_err(|e| io("could not read", &from, e))?;
             write_new(&to, &bytes)?;
+        } else {
+            skip(&format!(
+                "{} (only regular files and directories are copied)",
+                kind_of(&kind)
+            ));
         }
     }
     Ok(())
+}
+
+/// What a directory entry is, for the list of skipped entries.
+fn kind_of(t: &fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+    }
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), Error> {
@@ -320,7 +412,7 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), Error> {
             Error::Io {
                 what: "could not set permissions on",
                 path: path.to_path_buf(),
-                source,
+                cause: source,
             }
         })?;
     }
@@ -404,6 +496,103 @@ mod tests {
         assert!(user.exists());
         remove_job_dir(&dir).unwrap();
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn the_copy_skips_special_files_and_follows_links_to_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let user = tmp.path().join("user");
+        fs::create_dir_all(user.join("sub")).unwrap();
+        fs::write(
+            tmp.path().join("real.json"),
+            r#"{"auths":{"a.io":{"auth":"YTpi"}}}"#,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("../real.json", user.join("config.json")).unwrap();
+        std::os::unix::fs::symlink(tmp.path(), user.join("dirlink")).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(user.join("sub/pipe"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (dir, notes) =
+            create_job_dir(&tmp.path().join("jobs"), &Source::Dir(user.clone()), None).unwrap();
+        let config = fs::read_to_string(dir.join("config.json")).unwrap();
+        assert!(config.contains("YTpi"), "{config}");
+        assert!(!dir.join("dirlink").exists() && !dir.join("sub/pipe").exists());
+        assert_eq!(notes.skipped.len(), 2, "{:?}", notes.skipped);
+        assert!(notes.skipped.iter().any(|s| {
+            s.ends_with("sub/pipe: a FIFO (only regular files and directories are copied)")
+        }));
+        assert!(
+            notes
+                .skipped
+                .iter()
+                .any(|s| s.contains("dirlink: a symbolic link to a directory"))
+        );
+
+        // A broken user file is named as the user's, not the copy's.
+        fs::write(tmp.path().join("real.json"), "{,}").unwrap();
+        let err = create_job_dir(&tmp.path().join("jobs"), &Source::Dir(user.clone()), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&user.join("config.json").display().to_string()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cleanup_through_a_link_removes_the_marked_directory_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, _) =
+            create_job_dir(tmp.path(), &Source::Dir(tmp.path().join("none")), None).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        assert_eq!(
+            remove_job_dir(&link).unwrap(),
+            fs::canonicalize(tmp.path())
+                .unwrap()
+                .join(dir.file_name().unwrap())
+        );
+        assert!(!dir.exists());
+        // A marker that is a link does not count.
+        let user = tmp.path().join("user");
+        fs::create_dir(&user).unwrap();
+        fs::write(tmp.path().join("f"), "").unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("f"), user.join(MARKER)).unwrap();
+        assert!(matches!(
+            remove_job_dir(&user),
+            Err(Error::NotAJobDir { .. })
+        ));
+        assert!(user.exists());
+    }
+
+    #[test]
+    fn store_login_writes_through_a_linked_config_json() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("dotfiles.json");
+        fs::write(&target, r#"{"psFormat":"t"}"#).unwrap();
+        let dir = tmp.path().join("docker");
+        fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink("../dotfiles.json", dir.join("config.json")).unwrap();
+        let password = Secret::new("pw");
+        let creds = Credentials {
+            host: "r.io",
+            username: "me",
+            password: &password,
+        };
+        store_login(&dir, creds).unwrap();
+        assert!(dir.join("config.json").is_symlink());
+        let text = fs::read_to_string(&target).unwrap();
+        assert!(
+            text.contains("bWU6cHc=") && text.contains("psFormat"),
+            "{text}"
+        );
+        fs::remove_file(&target).unwrap();
+        let err = store_login(&dir, creds).unwrap_err().to_string();
+        assert!(err.contains("target cannot be reached"), "{err}");
+        assert!(!target.exists());
     }
 
     #[test]

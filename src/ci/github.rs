@@ -61,6 +61,37 @@ pub fn registry_for_server(server_url: Option<&str>) -> String {
     }
 }
 
+/// The `::add-mask::` commands that mask `secret` in the job log. The runner unescapes a
+/// command's data (`%25` → `%`, `%0D` → CR, `%0A` → LF), so the value is escaped the same way
+/// and arrives whole, `%25` and line breaks included. The runner masks each line of output on
+/// its own, so a value of several lines could never match whole: each of its non-blank lines
+/// is masked as well.
+pub fn mask_commands(secret: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    if !secret.trim().is_empty() {
+        values.push(secret);
+    }
+    if secret.contains(['\n', '\r']) {
+        for line in secret.split(['\n', '\r']) {
+            if !line.trim().is_empty() && !values.contains(&line) {
+                values.push(line);
+            }
+        }
+    }
+    values
+        .into_iter()
+        .map(|v| format!("::add-mask::{}", escape_command_data(v)))
+        .collect()
+}
+
+/// Escapes workflow command data as the runner's `ActionCommand` unescapes it.
+fn escape_command_data(value: &str) -> String {
+    value
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
 /// Reads a GitHub Actions job.
 pub fn read(env: &Env) -> Result<CiContext, Error> {
     let g: GithubEnv = env.read("github")?;
@@ -117,7 +148,7 @@ pub fn append(path: &Path, text: &str) -> Result<(), Error> {
     let io = |source| Error::Io {
         what: "could not append to the GitHub Actions file",
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     let mut file = std::fs::OpenOptions::new()
         .append(true)
@@ -130,6 +161,37 @@ pub fn append(path: &Path, text: &str) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The runner's `ActionCommand` data unescaping, to check the round trip.
+    fn runner_unescape(data: &str) -> String {
+        data.replace("%0D", "\r")
+            .replace("%0A", "\n")
+            .replace("%25", "%")
+    }
+
+    #[test]
+    fn add_mask_escapes_as_the_runner_parses() {
+        assert_eq!(mask_commands("p%25w"), ["::add-mask::p%2525w"]);
+        assert_eq!(
+            mask_commands("a\rb"),
+            ["::add-mask::a%0Db", "::add-mask::a", "::add-mask::b"]
+        );
+        assert!(mask_commands("  ").is_empty());
+        for secret in ["p%25w", "100%", "x\r\ny", "%0A%0D", "line1\nline2\n"] {
+            let commands = mask_commands(secret);
+            let data = commands[0].strip_prefix("::add-mask::").unwrap();
+            assert!(!data.contains(['\n', '\r']), "{data:?}");
+            assert_eq!(runner_unescape(data), secret);
+        }
+        assert_eq!(
+            mask_commands("one\n\ntwo\n"),
+            [
+                "::add-mask::one%0A%0Atwo%0A",
+                "::add-mask::one",
+                "::add-mask::two"
+            ]
+        );
+    }
 
     fn job(extra: &[(&str, &str)]) -> Env {
         let mut pairs = vec![

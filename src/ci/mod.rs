@@ -45,16 +45,16 @@ pub enum Error {
         /// What is wrong with it.
         why: String,
     },
-    /// A file or directory operation failed.
-    #[error("{what} `{}`: {source}", path.display())]
+    /// A file or directory operation failed. The cause is in the message and not a
+    /// `source()`, so a chain printed with `{:#}` names it once.
+    #[error("{what} `{}`: {cause}", path.display())]
     Io {
         /// What berth was doing.
         what: &'static str,
         /// The path.
         path: PathBuf,
         /// The cause.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A docker `config.json` (or `$DOCKER_AUTH_CONFIG`) that is not a JSON object.
     #[error(

@@ -3,7 +3,8 @@
 //! Every value is quoted so that it arrives unchanged, whatever it holds (`$`, quotes,
 //! backticks, spaces, newlines, unicode) — werf writes `export K="V"` and a `$` in a value
 //! runs. Where a format cannot carry a value at all, rendering fails with the reason instead
-//! of writing something that means something else:
+//! of writing something that means something else (and a NUL, which no environment variable
+//! can hold, is refused in every format):
 //!
 //! - bash, zsh, POSIX sh (dash): `export K='V'`, each `'` written as `'\''`. Single quotes
 //!   take every other byte literally in all three, newlines included.
@@ -98,6 +99,11 @@ fn set_line(format: Format, name: &str, value: &str) -> Result<String, Error> {
         name: name.to_string(),
         why: why.to_string(),
     };
+    if value.contains('\0') {
+        return Err(refuse(
+            "the value has a NUL character, which no environment variable can hold",
+        ));
+    }
     Ok(match format {
         Format::Posix => format!("export {name}={}", posix_quote(value)),
         Format::Fish => format!("set -gx {name} {}", fish_quote(value)),
@@ -219,6 +225,8 @@ mod tests {
             (Format::Dotenv, r"C:\x"),
             (Format::Dotenv, " padded"),
             (Format::Dotenv, "'quoted'"),
+            (Format::Posix, "nul\0inside"),
+            (Format::Fish, "nul\0inside"),
         ] {
             let err = render(format, &[set("BERTH_X", value)])
                 .unwrap_err()

@@ -49,15 +49,22 @@ impl CleanupConfig {
     /// Parses `berth.yaml` text; `source` names the file in errors. Missing keys take the
     /// defaults of [`CleanupConfig::default`].
     pub fn parse(text: &str, source: &str) -> Result<CleanupConfig, Error> {
-        let raw: Option<RawFile> = serde_yaml_ng::from_str(text).map_err(|e| {
+        let yaml_error = |e: &serde_yaml_ng::Error, message: String| {
             let (line, column) = e.location().map_or((0, 0), |l| (l.line(), l.column()));
             Error::Config {
                 source_name: source.to_string(),
                 line,
                 column,
-                message: e.to_string(),
+                message,
             }
-        })?;
+        };
+        // Parsing replays every alias: a small file of aliases of aliases expands to billions
+        // of nodes. The counting pass stops at the limit and keeps nothing.
+        if let Err(e) = expansion::check(text) {
+            return Err(yaml_error(&e, expansion::too_big()));
+        }
+        let raw: Option<RawFile> =
+            serde_yaml_ng::from_str(text).map_err(|e| yaml_error(&e, e.to_string()))?;
         let raw = raw.unwrap_or_default();
         let keep = raw.keep.unwrap_or_default();
         let defaults = CleanupConfig::default();
@@ -450,6 +457,120 @@ impl<'de> Deserialize<'de> for Policy {
     }
 }
 
+/// The bound on what a `berth.yaml` may expand to once its aliases are replayed.
+mod expansion {
+    use std::cell::Cell;
+
+    use serde::de::{self, DeserializeSeed, Visitor};
+
+    /// Most nodes (scalars, sequences, mappings) a document may expand to; a real
+    /// `berth.yaml` has a few hundred.
+    pub const NODE_LIMIT: usize = 100_000;
+    /// Most bytes of scalar text a document may expand to.
+    pub const BYTE_LIMIT: usize = 1 << 20;
+
+    /// The message of a refused document.
+    pub fn too_big() -> String {
+        format!(
+            "YAML aliases expand to more than {NODE_LIMIT} nodes or {BYTE_LIMIT} bytes; \
+             berth refuses such a document (write the repeated parts out, or alias less)"
+        )
+    }
+
+    #[derive(Default)]
+    struct Budget {
+        nodes: Cell<usize>,
+        bytes: Cell<usize>,
+        exceeded: Cell<bool>,
+    }
+
+    /// Walks the document as the real parse would, aliases replayed, counting. Err only
+    /// when the budget is exceeded; any other problem is the real parse's to report.
+    pub fn check(text: &str) -> Result<(), serde_yaml_ng::Error> {
+        let budget = Budget::default();
+        match Count(&budget).deserialize(serde_yaml_ng::Deserializer::from_str(text)) {
+            Err(e) if budget.exceeded.get() => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    struct Count<'a>(&'a Budget);
+
+    impl Count<'_> {
+        fn node<E: de::Error>(self, bytes: usize) -> Result<(), E> {
+            let b = self.0;
+            b.nodes.set(b.nodes.get() + 1);
+            b.bytes.set(b.bytes.get().saturating_add(bytes));
+            if b.nodes.get() > NODE_LIMIT || b.bytes.get() > BYTE_LIMIT {
+                b.exceeded.set(true);
+                return Err(E::custom(too_big()));
+            }
+            Ok(())
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Count<'_> {
+        type Value = ();
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Count<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("any YAML value")
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            self.node(0)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            self.node(0)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            self.node(0)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            self.node(0)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+            self.node(v.len())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            self.node(0)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<(), E> {
+            self.node(0)
+        }
+        fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_newtype_struct<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            self.node(0)?;
+            while seq.next_element_seed(self)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            self.node(0)?;
+            while map.next_key_seed(self)?.is_some() {
+                map.next_value_seed(self)?;
+            }
+            Ok(())
+        }
+        // A tagged node (`!tag value`).
+        fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+            use de::VariantAccess;
+            let ((), variant) = data.variant_seed(self)?;
+            variant.newtype_variant_seed(self)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,6 +674,38 @@ tags: ["{sha}", "build-{sha8}"]
 
         let e = err("keep:\n  untagged: sometimes\n");
         assert!(e.contains("keep") && e.contains("delete"), "{e}");
+    }
+
+    /// Nine levels of nine aliases: 9^9 nodes from a file of under 1 kB.
+    fn billion_laughs() -> String {
+        let mut text = String::from(
+            "a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
+        for i in 1..=9 {
+            let prev = format!("*a{}", i - 1);
+            let list = vec![prev; 9].join(",");
+            text.push_str(&format!("a{i}: &a{i} [{list}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn alias_bombs_are_refused_and_honest_aliases_pass() {
+        let e = err(&billion_laughs());
+        assert!(
+            e.contains("YAML aliases expand to more than 100000 nodes"),
+            "{e}"
+        );
+        assert!(e.starts_with("ci/berth.yaml:"), "{e}");
+        // A long scalar repeated: few nodes, many bytes.
+        let long = "x".repeat(64 * 1024);
+        let text = format!("a: &a \"{long}\"\nb: [{}]\n", vec!["*a"; 32].join(","));
+        assert!(err(&text).contains("bytes"), "{}", err(&text));
+        // Anchors used as intended still work.
+        let ok =
+            "keep:\n  tags: [&s stable, latest]\n  policies:\n    - references: { branch: *s }\n";
+        let config = CleanupConfig::parse(ok, "berth.yaml").unwrap();
+        assert!(config.protection("stable").is_some());
     }
 
     #[test]

@@ -110,11 +110,68 @@ pub fn load(dir: &Path) -> Result<DockerConfig, Error> {
 }
 
 /// Parses `config.json` text (`path` only names it in errors).
+///
+/// serde's type errors quote the value they met, and in `auths` that value is a credential.
+/// So the text is read as untyped JSON first (a syntax error is reported by place only) and
+/// every field berth reads is checked for its type before the typed read, whose own error is
+/// never shown.
 pub fn parse(text: &[u8], path: &Path) -> Result<DockerConfig, Error> {
-    serde_json::from_slice(text).map_err(|e| Error::DockerConfig {
+    let bad = |why: String| Error::DockerConfig {
         path: path.to_path_buf(),
-        why: format!("it is not valid JSON ({e})"),
-    })
+        why,
+    };
+    let value: serde_json::Value = serde_json::from_slice(text).map_err(|e| {
+        bad(format!(
+            "it is not valid JSON (syntax error at line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let top = value
+        .as_object()
+        .ok_or_else(|| bad("it is not a JSON object".into()))?;
+    if let Some(auths) = top.get("auths").filter(|v| !v.is_null()) {
+        let auths = auths
+            .as_object()
+            .ok_or_else(|| bad("`auths` is not a JSON object".into()))?;
+        for (key, entry) in auths {
+            let entry = entry.as_object().ok_or_else(|| {
+                bad(format!(
+                    "the `auths` entry `{key}` is not a JSON object (expected \
+                     {{\"auth\": \"<base64 of user:password>\"}}; its value is not shown)"
+                ))
+            })?;
+            for field in ["auth", "username", "password", "identitytoken"] {
+                if entry
+                    .get(field)
+                    .is_some_and(|v| !v.is_string() && !v.is_null())
+                {
+                    return Err(bad(format!(
+                        "the field `{field}` of the `auths` entry `{key}` is not a string \
+                         (its value is not shown)"
+                    )));
+                }
+            }
+        }
+    }
+    if let Some(helpers) = top.get("credHelpers").filter(|v| !v.is_null()) {
+        let helpers = helpers
+            .as_object()
+            .ok_or_else(|| bad("`credHelpers` is not a JSON object".into()))?;
+        if let Some((key, _)) = helpers.iter().find(|(_, v)| !v.is_string()) {
+            return Err(bad(format!(
+                "the `credHelpers` entry `{key}` is not a helper name (a string)"
+            )));
+        }
+    }
+    if top
+        .get("credsStore")
+        .is_some_and(|v| !v.is_string() && !v.is_null())
+    {
+        return Err(bad("`credsStore` is not a helper name (a string)".into()));
+    }
+    serde_json::from_value(value)
+        .map_err(|_| bad("it does not have the shape of a docker config.json".into()))
 }
 
 /// Credentials for `registry` (`host[:port]`, Docker Hub = `docker.io`) from the docker config
@@ -229,7 +286,7 @@ struct HelperReply {
 /// Runs `docker-credential-<helper> get` with `server` on stdin.
 fn helper_get(helper: &str, server: &str, registry: &str) -> Result<Option<Credentials>, Error> {
     let fail = |why: String| Error::CredentialHelper {
-        helper: helper.to_string(),
+        helper: crate::secret::helper_name(helper),
         host: registry.to_string(),
         why,
     };
@@ -240,7 +297,7 @@ fn helper_get(helper: &str, server: &str, registry: &str) -> Result<Option<Crede
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| fail(format!("cannot run `{program}` ({e})")))?;
+        .map_err(|e| fail(format!("cannot run it ({e})")))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(server.as_bytes())
@@ -250,20 +307,34 @@ fn helper_get(helper: &str, server: &str, registry: &str) -> Result<Option<Crede
         .wait_with_output()
         .map_err(|e| fail(format!("it did not finish ({e})")))?;
     if !output.status.success() {
-        let text = String::from_utf8_lossy(&output.stdout).to_string()
-            + &String::from_utf8_lossy(&output.stderr);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
         // The protocol's answer for "nothing stored": anonymous access, not an error.
-        if text.contains("credentials not found") {
+        if stdout.contains("credentials not found") || stderr.contains("credentials not found") {
             return Ok(None);
         }
-        let first_line = text.lines().next().unwrap_or("").trim().to_string();
+        // Only stderr is quoted: stdout is where a helper writes credentials.
+        let first_line: String = stderr
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .chars()
+            .take(200)
+            .collect();
         return Err(fail(format!(
             "it exited with {} ({first_line})",
             output.status
         )));
     }
-    let reply: HelperReply = serde_json::from_slice(&output.stdout)
-        .map_err(|e| fail(format!("its answer is not the expected JSON ({e})")))?;
+    // serde's message would quote the field it met, which may be the secret.
+    let reply: HelperReply = serde_json::from_slice(&output.stdout).map_err(|_| {
+        fail(
+            "its answer is not the JSON object {\"Username\", \"Secret\"} the credential \
+              helper protocol defines"
+                .into(),
+        )
+    })?;
     if reply.secret.is_empty() {
         return Ok(None);
     }
@@ -344,6 +415,45 @@ mod tests {
         assert!(err.contains("/y/config.json"), "{err}");
         let parsed = config(r#"{"auths":{"a":{"auth":"c2VjcmV0"}}}"#);
         assert!(!format!("{parsed:?}").contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn no_shape_of_a_config_quotes_a_credential() {
+        let secret = "c2VjcmV0OnMzY3IzdA==";
+        for (json, why) in [
+            (
+                format!(r#"{{"auths":{{"r.io":"{secret}"}}}}"#),
+                "entry `r.io` is not a JSON object",
+            ),
+            (
+                format!(r#"{{"auths":{{"r.io":["{secret}"]}}}}"#),
+                "entry `r.io` is not a JSON object",
+            ),
+            (
+                format!(r#"{{"auths":{{"r.io":{{"auth":["{secret}"]}}}}}}"#),
+                "field `auth`",
+            ),
+            (
+                r#"{"auths":{"r.io":{"password":123456789}}}"#.to_string(),
+                "field `password`",
+            ),
+            (
+                format!(r#"{{"auths":{{"r.io":{{"identitytoken":{{"t":"{secret}"}}}}}}}}"#),
+                "field `identitytoken`",
+            ),
+            (format!(r#"{{"auths":"{secret}"}}"#), "`auths` is not"),
+            (
+                format!(r#"{{"auths":{{"r.io":{{"auth":"{secret}"#),
+                "syntax error",
+            ),
+            (format!(r#"{{"credsStore":["{secret}"]}}"#), "`credsStore`"),
+        ] {
+            let err = parse(json.as_bytes(), Path::new("/x/config.json"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("/x/config.json") && err.contains(why), "{err}");
+            assert!(!err.contains(secret) && !err.contains("123456789"), "{err}");
+        }
     }
 
     #[test]

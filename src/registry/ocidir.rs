@@ -10,6 +10,11 @@
 //! reachable manifest missing from `blobs/`, one that cannot be read) are warnings: the
 //! deletion itself is done, and no blob is removed on partial knowledge. `index.json` is
 //! rewritten atomically (temp file + rename) under a lock, so a crash never leaves half a file.
+//!
+//! berth never leaves the layout: a `blobs/` or `blobs/<alg>` that is a symbolic link is
+//! refused (reading, writing, collecting), a blob must be a regular file (opened without
+//! following links and without blocking, so a link to `/dev/zero` or a FIFO is refused, not
+//! read) whose size is the one its descriptor gives, and at most that many bytes are read.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -22,6 +27,10 @@ use super::{Capabilities, Descriptor, Digest, Error, ImageConfig, Manifest, Unta
 
 /// The annotation that names a tag in `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// Largest manifest read without a descriptor giving its size (by digest): the 4 MiB the OCI
+/// distribution spec suggests registries accept.
+const MANIFEST_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// An OCI image layout directory.
 pub struct OciDir {
@@ -107,8 +116,10 @@ impl OciDir {
     /// Stores a blob and returns its descriptor (media type as given).
     pub fn put_blob(&self, media_type: &str, bytes: &[u8]) -> Result<Descriptor, Error> {
         let digest = Digest::of_bytes(bytes);
-        let path = self.blob_path(&digest);
-        if !path.exists() {
+        let path = self.blob_dir(digest.algorithm())?.join(digest.hex());
+        // A link or special file under that name is replaced (the rename swaps the entry, it
+        // never writes through a link), a regular file holds the content already.
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
             write_atomic(&path, bytes).map_err(|e| self.io_error("write a blob", &e))?;
         }
         Ok(Descriptor {
@@ -163,6 +174,7 @@ impl OciDir {
         ))
     }
 
+    #[cfg(test)]
     fn blob_path(&self, digest: &Digest) -> PathBuf {
         self.root
             .join("blobs")
@@ -170,24 +182,96 @@ impl OciDir {
             .join(digest.hex())
     }
 
-    fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, Error> {
-        std::fs::read(self.blob_path(digest)).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                self.not_found(format!("blob {digest}"))
-            } else {
-                self.io_error(&format!("read blob {digest}"), &e)
-            }
-        })
+    /// `blobs/<alg>`, after checking that it and `blobs/` are directories of the layout itself:
+    /// a link there would make every read, write and collection act on another directory.
+    fn blob_dir(&self, algorithm: &str) -> Result<PathBuf, Error> {
+        let blobs = self.root.join("blobs");
+        self.own_dir(&blobs, "blobs")?;
+        let dir = blobs.join(algorithm);
+        self.own_dir(&dir, &format!("blobs/{algorithm}"))?;
+        Ok(dir)
     }
 
-    fn read_manifest(&self, digest: &Digest, media_type: Option<&str>) -> Result<Manifest, Error> {
-        let bytes = self.read_blob(digest)?;
+    fn own_dir(&self, path: &Path, name: &str) -> Result<(), Error> {
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => Err(self.error(format!(
+                "`{name}` is a symbolic link; berth never leaves the layout, so it refused to \
+                 read, write or delete blobs through it (replace the link with the directory \
+                 itself, e.g. `cp -rL`)"
+            ))),
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(m) => Err(self.error(format!(
+                "`{name}` is {}, not a directory; the layout is corrupt",
+                kind_of(&m.file_type())
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(self.not_found(format!("`{name}`")))
+            }
+            Err(e) => Err(self.io_error(&format!("read `{name}`"), &e)),
+        }
+    }
+
+    /// A blob's bytes. `size` is its descriptor's size; without one at most `limit` bytes are
+    /// accepted. Only a regular file is read, and never more than the size allows.
+    fn read_blob(&self, digest: &Digest, size: Option<u64>, limit: u64) -> Result<Vec<u8>, Error> {
+        use std::io::Read;
+        let dir = self.blob_dir(digest.algorithm()).map_err(|e| {
+            if e.is_not_found() {
+                self.not_found(format!("blob {digest}"))
+            } else {
+                e
+            }
+        })?;
+        let (file, len) = open_regular(&dir.join(digest.hex())).map_err(|p| match p {
+            BlobProblem::Missing => self.not_found(format!("blob {digest}")),
+            BlobProblem::NotRegular(kind) => self.error(format!(
+                "blob {digest} is {kind}, not a regular file; berth reads only regular files \
+                 of the layout (replace it with the blob itself)"
+            )),
+            BlobProblem::Io(e) => self.io_error(&format!("read blob {digest}"), &e),
+        })?;
+        let want = match size {
+            Some(size) if size != len => {
+                return Err(self.error(format!(
+                    "blob {digest} is {len} bytes, its descriptor says {size}; the layout is \
+                     corrupt (copy the image again)"
+                )));
+            }
+            Some(size) => size,
+            None if len > limit => {
+                return Err(self.error(format!(
+                    "blob {digest} is {len} bytes, more than the {limit} bytes berth reads \
+                     for a manifest"
+                )));
+            }
+            None => len,
+        };
+        let mut bytes = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
+        // One byte more than wanted tells a file that grew since it was measured.
+        file.take(want + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| self.io_error(&format!("read blob {digest}"), &e))?;
+        if bytes.len() as u64 != want {
+            return Err(self.error(format!(
+                "blob {digest} changed size while it was read; the layout is being written \
+                 to, run berth again once that is done"
+            )));
+        }
+        Ok(bytes)
+    }
+
+    fn read_manifest(&self, digest: &Digest, desc: Option<&Descriptor>) -> Result<Manifest, Error> {
+        let bytes = self.read_blob(digest, desc.map(|d| d.size), MANIFEST_LIMIT)?;
         if Digest::of_bytes(&bytes) != *digest {
             return Err(self.error(format!(
                 "blob {digest} does not match its digest; the layout is corrupt"
             )));
         }
-        Manifest::parse(bytes, media_type, Some(digest.clone()))
+        Manifest::parse(
+            bytes,
+            desc.map(|d| d.media_type.as_str()),
+            Some(digest.clone()),
+        )
     }
 
     fn read_index(&self) -> Result<LayoutIndex, Error> {
@@ -224,7 +308,7 @@ impl OciDir {
             if !seen.insert(desc.digest.clone()) {
                 continue;
             }
-            if let Ok(m) = self.read_manifest(&desc.digest, Some(&desc.media_type)) {
+            if let Ok(m) = self.read_manifest(&desc.digest, Some(&desc)) {
                 todo.extend(m.children().iter().cloned());
                 out.push((desc.digest, m));
             }
@@ -240,7 +324,7 @@ impl OciDir {
             if !live.digests.insert(desc.digest.clone()) {
                 continue;
             }
-            match self.read_manifest(&desc.digest, Some(&desc.media_type)) {
+            match self.read_manifest(&desc.digest, Some(&desc)) {
                 Ok(m) => match &m.kind {
                     super::ManifestKind::Index { manifests } => {
                         todo.extend(manifests.iter().cloned())
@@ -282,8 +366,11 @@ impl OciDir {
                  layout is incomplete (copy it again with `skopeo copy --all` to complete it)"
             );
         }
-        let mut removed = 0;
         let blobs = self.root.join("blobs");
+        if let Err(e) = self.own_dir(&blobs, "blobs") {
+            tracing::warn!(layout = %self.name, "no blob was collected: {e}");
+            return 0;
+        }
         let algorithms = match std::fs::read_dir(&blobs) {
             Ok(a) => a,
             Err(e) => {
@@ -291,8 +378,26 @@ impl OciDir {
                 return 0;
             }
         };
+        let mut removed = 0;
         for alg in algorithms.flatten() {
             let alg_name = alg.file_name().to_string_lossy().into_owned();
+            // `file_type` does not follow links: a linked `blobs/<alg>` is another directory.
+            match alg.file_type() {
+                Ok(t) if t.is_dir() => {}
+                Ok(t) => {
+                    tracing::warn!(
+                        layout = %self.name,
+                        "skipped `blobs/{alg_name}` in the collection: it is {}, not a \
+                         directory of the layout, and berth never leaves the layout",
+                        kind_of(&t)
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(layout = %self.name, "cannot stat `blobs/{alg_name}`: {e}");
+                    continue;
+                }
+            }
             let entries = match std::fs::read_dir(alg.path()) {
                 Ok(e) => e,
                 Err(e) => {
@@ -308,6 +413,23 @@ impl OciDir {
                 };
                 if live.digests.contains(&digest) {
                     continue;
+                }
+                match entry.file_type() {
+                    Ok(t) if t.is_file() => {}
+                    Ok(t) => {
+                        tracing::warn!(
+                            layout = %self.name,
+                            %digest,
+                            "left `blobs/{alg_name}/{name}` alone: it is {}, and berth removes \
+                             only regular files",
+                            kind_of(&t)
+                        );
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(layout = %self.name, %digest, "cannot stat blob {digest}: {e}");
+                        continue;
+                    }
                 }
                 match std::fs::remove_file(entry.path()) {
                     Ok(()) => removed += 1,
@@ -335,6 +457,71 @@ struct Live {
     missing: Vec<Digest>,
     /// The first manifest reached that exists but cannot be read.
     unreadable: Option<Error>,
+}
+
+/// Why a blob cannot be read as one.
+enum BlobProblem {
+    Missing,
+    NotRegular(&'static str),
+    Io(std::io::Error),
+}
+
+/// Opens a regular file without following a link and without blocking on a FIFO, and gives
+/// its size from the open descriptor (what is read is what was checked).
+fn open_regular(path: &Path) -> Result<(std::fs::File, u64), BlobProblem> {
+    // A first look without opening: opening some devices has effects of its own.
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.is_file() => return Err(BlobProblem::NotRegular(kind_of(&m.file_type()))),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobProblem::Missing),
+        Err(e) => return Err(BlobProblem::Io(e)),
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    // The entry can be swapped between the look and the open: these flags make the open
+    // itself refuse a link and return at once on a FIFO.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut opts, libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    let file = match opts.open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobProblem::Missing),
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(BlobProblem::NotRegular("a symbolic link"));
+        }
+        Err(e) => return Err(BlobProblem::Io(e)),
+    };
+    let meta = file.metadata().map_err(BlobProblem::Io)?;
+    if !meta.is_file() {
+        return Err(BlobProblem::NotRegular(kind_of(&meta.file_type())));
+    }
+    Ok((file, meta.len()))
+}
+
+/// What a directory entry is, for messages.
+fn kind_of(t: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+    }
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
 }
 
 /// The tag of an `index.json` entry.
@@ -388,7 +575,7 @@ impl super::Repository for OciDir {
             return self.read_manifest(&digest, None);
         }
         let entry = self.entry(&self.read_index()?, reference)?;
-        self.read_manifest(&entry.digest, Some(&entry.media_type))
+        self.read_manifest(&entry.digest, Some(&entry))
     }
 
     async fn resolve_digest(&self, tag: &str) -> Result<Digest, Error> {
@@ -396,7 +583,7 @@ impl super::Repository for OciDir {
     }
 
     async fn config(&self, config: &Descriptor) -> Result<ImageConfig, Error> {
-        ImageConfig::parse(&self.read_blob(&config.digest)?)
+        ImageConfig::parse(&self.read_blob(&config.digest, Some(config.size), 0)?)
     }
 
     async fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>, Error> {
@@ -432,6 +619,9 @@ impl super::Repository for OciDir {
     }
 
     async fn delete_manifest(&self, digest: &Digest) -> Result<(), Error> {
+        // Checked before `index.json` changes: a deletion that cannot collect inside the
+        // layout is not started.
+        self.blob_dir(digest.algorithm())?;
         let _guard = self.lock.lock().expect("oci layout lock poisoned");
         let mut index = self.read_index()?;
         let before = index.manifests.len();
@@ -745,6 +935,75 @@ mod tests {
         dir.delete_manifest(&multi).await.unwrap();
         assert!(!has_blob(&dir, &amd_d));
         assert!(has_blob(&dir, &arm_d));
+    }
+
+    #[tokio::test]
+    async fn a_linked_blobs_dir_is_refused_for_reads_writes_and_deletes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let other = OciDir::create(&tmp.path().join("other")).unwrap();
+        let d = other
+            .put_manifest(&image(&other, "x", None), Some("x"))
+            .unwrap();
+        let before = blob_count(&other);
+        let dir = tmp.path().join("l");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::copy(other.path().join("oci-layout"), dir.join("oci-layout")).unwrap();
+        std::fs::copy(other.path().join("index.json"), dir.join("index.json")).unwrap();
+        std::os::unix::fs::symlink(other.path().join("blobs"), dir.join("blobs")).unwrap();
+        let dir = OciDir::open(dir.to_str().unwrap()).unwrap();
+
+        let err = dir.manifest("x").await.unwrap_err().to_string();
+        assert!(err.contains("`blobs` is a symbolic link"), "{err}");
+        assert!(dir.put_blob("x", b"new").is_err());
+        assert!(dir.delete_manifest(&d).await.is_err());
+        assert_eq!(dir.list_tags().await.unwrap(), ["x"]);
+        assert_eq!(blob_count(&other), before);
+    }
+
+    #[tokio::test]
+    async fn only_regular_blobs_of_the_right_size_are_read_and_collected() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = OciDir::create(tmp.path()).unwrap();
+        let bytes = image(&dir, "a", None);
+        let d = dir.put_manifest(&bytes, Some("a")).unwrap();
+        let path = dir.blob_path(&d);
+
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        let err = dir.manifest("a").await.unwrap_err().to_string();
+        assert!(
+            err.contains("is a symbolic link, not a regular file"),
+            "{err}"
+        );
+
+        std::fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = dir.manifest("a").await.unwrap_err().to_string();
+        assert!(err.contains("is a FIFO"), "{err}");
+
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, [&bytes[..], b"  "].concat()).unwrap();
+        let err = dir.manifest("a").await.unwrap_err().to_string();
+        assert!(err.contains("its descriptor says"), "{err}");
+        // Without a descriptor (by digest) the digest check still catches it.
+        assert!(dir.manifest(d.as_str()).await.is_err());
+
+        // The collection leaves links and FIFOs named like blobs alone.
+        std::fs::write(&path, &bytes).unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::write(&outside, b"not the layout's").unwrap();
+        let fake = dir
+            .path()
+            .join("blobs/sha256")
+            .join(Digest::of_bytes(b"fake").hex());
+        std::os::unix::fs::symlink(&outside, &fake).unwrap();
+        dir.delete_manifest(&d).await.unwrap();
+        assert!(fake.is_symlink() && outside.exists());
+        assert!(!path.exists());
     }
 
     #[test]

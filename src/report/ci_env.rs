@@ -4,8 +4,6 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::secret::Secret;
-
 /// The rendered script (or dotenv text) on stdout.
 pub fn script(text: &str) -> std::io::Result<()> {
     super::stdout(text)
@@ -16,13 +14,13 @@ pub fn path(path: &Path) -> std::io::Result<()> {
     super::stdout(&format!("{}\n", path.display()))
 }
 
-/// Asks GitHub Actions to mask a secret in the job log. Written to stderr, which the runner
-/// scans for workflow commands like stdout, so that stdout stays a script that can be
-/// `eval`ed. A multi-line secret is masked line by line, as GitHub documents.
-pub fn add_mask(secret: &Secret) {
+/// Writes GitHub Actions `::add-mask::` commands (from `ci::github::mask_commands`). Written
+/// to stderr, which the runner scans for workflow commands like stdout, so that stdout stays a
+/// script that can be `eval`ed.
+pub fn add_mask(commands: &[String]) {
     let mut err = std::io::stderr().lock();
-    for line in secret.expose().lines().filter(|l| !l.trim().is_empty()) {
-        let _ = writeln!(err, "::add-mask::{line}");
+    for command in commands {
+        let _ = writeln!(err, "{command}");
     }
 }
 

@@ -31,9 +31,13 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
-/// Prints a fatal error with its whole cause chain.
+/// Prints a fatal error with its whole cause chain, each cause once.
 pub fn fatal(err: &anyhow::Error) {
-    let _ = writeln!(std::io::stderr(), "error: {err:#}");
+    let _ = writeln!(
+        std::io::stderr(),
+        "error: {}",
+        crate::exit::chain_message(err)
+    );
 }
 
 /// Writes a finished report to stdout. A closed pipe is not an error.

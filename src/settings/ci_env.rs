@@ -118,16 +118,62 @@ fn templates(explicit: Option<&Path>) -> Result<Vec<Template>, ConfigFileError> 
 }
 
 /// The registry host a `berth login REGISTRY` argument names: a scheme, a path and a trailing
-/// slash are dropped (`https://index.docker.io/v1/` → `index.docker.io`).
-pub fn login_host(registry: &str) -> String {
+/// slash are dropped (`https://index.docker.io/v1/` → `index.docker.io`). What is left must be
+/// `host[:port]` (DNS labels or `[IPv6]`, a port 1 to 65535); otherwise the error says why.
+pub fn login_host(registry: &str) -> Result<String, String> {
     let rest = registry
         .split_once("://")
         .map_or(registry, |(_, rest)| rest);
-    let host = rest.split('/').next().unwrap_or(rest);
-    match host {
+    let host = rest.split('/').next().unwrap_or(rest).to_ascii_lowercase();
+    check_host(&host)?;
+    Ok(match host.as_str() {
         "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
-        other => other.to_ascii_lowercase(),
+        _ => host,
+    })
+}
+
+fn check_host(host: &str) -> Result<(), String> {
+    let (name, port) = match host.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, after) = v6
+                .split_once(']')
+                .ok_or("an IPv6 address needs its closing `]`")?;
+            addr.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| format!("`{addr}` is not an IPv6 address"))?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or("only `:PORT` may follow `]`")?),
+            };
+            (None, port)
+        }
+        None => match host.rsplit_once(':') {
+            Some((name, port)) => (Some(name), Some(port)),
+            None => (Some(host), None),
+        },
+    };
+    if let Some(name) = name {
+        if name.is_empty() {
+            return Err("the host name is empty".into());
+        }
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if let Some(bad) = name.split('.').find(|l| !label_ok(l)) {
+            return Err(format!(
+                "`{bad}` is not a host name label (letters, digits and inner `-`, dot-separated)"
+            ));
+        }
     }
+    if let Some(port) = port {
+        if !matches!(port.parse::<u16>(), Ok(p) if p > 0) || port.starts_with('+') {
+            return Err(format!("`{port}` is not a port (1 to 65535)"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -136,11 +182,34 @@ mod tests {
 
     #[test]
     fn login_host_drops_scheme_and_path() {
-        assert_eq!(login_host("https://index.docker.io/v1/"), "docker.io");
+        let host = |r| login_host(r).unwrap();
+        assert_eq!(host("https://index.docker.io/v1/"), "docker.io");
         assert_eq!(
-            login_host("Registry.Example.com:5000"),
+            host("Registry.Example.com:5000"),
             "registry.example.com:5000"
         );
-        assert_eq!(login_host("127.0.0.1:5000/"), "127.0.0.1:5000");
+        assert_eq!(host("127.0.0.1:5000/"), "127.0.0.1:5000");
+        assert_eq!(host("[::1]:5000"), "[::1]:5000");
+        assert_eq!(host("localhost"), "localhost");
+    }
+
+    #[test]
+    fn login_host_refuses_what_is_no_host() {
+        for (bad, why) in [
+            ("not a host", "`not a host` is not a host name label"),
+            ("", "empty"),
+            ("https://", "empty"),
+            ("reg.io:99999", "`99999` is not a port"),
+            ("reg.io:0", "`0` is not a port"),
+            ("reg.io:", "`` is not a port"),
+            ("-bad.io", "`-bad` is not"),
+            ("a..b", "`` is not"),
+            ("a_b.io", "`a_b` is not"),
+            ("[::1", "closing `]`"),
+            ("[zz]:5000", "not an IPv6 address"),
+        ] {
+            let err = login_host(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 }

@@ -39,17 +39,60 @@ pub fn cache_dir(env: &dyn Fn(&str) -> Option<String>) -> Option<std::path::Path
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
     /// Reading the file failed.
-    #[error("could not read the config file {}: {source}; check its permissions or the path given to --config", path.display())]
+    // The cause is in the message and not a `source()`: a chain printed with `{:#}` would
+    // print it twice.
+    #[error("could not read the config file {}: {cause}; check its permissions or the path given to --config", path.display())]
     Read {
         /// The file.
         path: std::path::PathBuf,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
+    },
+    /// The file is no regular file, or too big to be a configuration.
+    #[error("the config file {} {why}; point --config at a berth.yaml", path.display())]
+    NotAConfig {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What it is instead.
+        why: String,
     },
     /// The file does not parse (the message gives file, line and column).
     #[error(transparent)]
     Invalid(#[from] crate::policy::Error),
+}
+
+/// The largest `berth.yaml` read; real ones are a few kB.
+const CONFIG_FILE_LIMIT: u64 = 1 << 20;
+
+/// Reads a config file that is a regular file of at most [`CONFIG_FILE_LIMIT`] bytes: a FIFO
+/// would block and `/dev/zero` would never end.
+fn read_bounded(path: &std::path::Path) -> Result<String, ConfigFileError> {
+    use std::io::Read;
+    let read_err = |cause| ConfigFileError::Read {
+        path: path.to_path_buf(),
+        cause,
+    };
+    let not_config = |why: String| ConfigFileError::NotAConfig {
+        path: path.to_path_buf(),
+        why,
+    };
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if meta.is_dir() {
+        return Err(not_config("is a directory".into()));
+    }
+    if !meta.is_file() {
+        return Err(not_config("is not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(CONFIG_FILE_LIMIT + 1).read_to_end(&mut bytes))
+        .map_err(read_err)?;
+    if bytes.len() as u64 > CONFIG_FILE_LIMIT {
+        return Err(not_config(format!(
+            "is larger than {CONFIG_FILE_LIMIT} bytes"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| not_config("is not UTF-8 text".into()))
 }
 
 /// The configuration file: `--config FILE` when given, else the first `berth.yaml` or
@@ -68,10 +111,7 @@ pub fn load_config_file(
     let Some(path) = path else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(&path).map_err(|source| ConfigFileError::Read {
-        path: path.clone(),
-        source,
-    })?;
+    let text = read_bounded(&path)?;
     let config = crate::policy::CleanupConfig::parse(&text, &path.display().to_string())?;
     Ok(Some((config, path)))
 }

@@ -26,3 +26,5 @@ mod layouts;
 mod usage;
 // Hostile registries (lying, looping, flooding, echoing secrets) and malformed references.
 mod hostile;
+// Hostile local inputs: layouts, berth.yaml, docker configs, CI output, export round trips.
+mod inputs;
