@@ -150,6 +150,15 @@ pub struct CleanupArgs {
         conflicts_with = "dry_run"
     )]
     pub apply: Option<PathBuf>,
+    /// Append a record of every manifest deleted or untagged, with its exact bytes, to FILE
+    /// (JSON lines, synced before each deletion) so that `berth restore FILE` can push it back.
+    #[arg(
+        long,
+        env = "BERTH_JOURNAL",
+        value_name = "FILE",
+        conflicts_with = "dry_run"
+    )]
+    pub journal: Option<PathBuf>,
     /// Report format.
     #[arg(
         long,
