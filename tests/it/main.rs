@@ -24,3 +24,7 @@ mod decisions;
 mod layouts;
 // Bad usage: exit 2 with a message that names the input.
 mod usage;
+// Race-proof deletion: a tag that moves between scan and deletion cancels what it names.
+mod races;
+// `cleanup --journal` and `berth restore`: a killed run converges, its journal restores all.
+mod journal;
