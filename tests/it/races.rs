@@ -125,3 +125,37 @@ async fn a_rollback_between_scan_and_deletion_keeps_the_image() {
     assert!(!seeder.manifest_exists(REPO, &junk).await);
     assert!(seeder.manifest_exists(REPO, &live).await);
 }
+
+/// What the check before deleting costs on a 1,000-tag repository (requests counted at the
+/// proxy, no timing): one listing (one page of 1,000) and one HEAD per kept tag that can move,
+/// here 900 unlinked tags kept as younger than `delete_older_than`; the 100 doomed tags are
+/// not resolved again. Commit-pinned kept tags (`sha-{sha7}`) would cost nothing.
+#[tokio::test]
+async fn the_check_before_deleting_costs_one_listing_and_one_head_per_movable_kept_tag() {
+    let registry = TestRegistry::start(Auth::None);
+    let seeder = Seeder::new(&registry);
+    let mut images: Vec<(String, ImageSpec)> = (0..100)
+        .map(|i| (format!("old-{i:03}"), built(&format!("old {i}"), 30)))
+        .collect();
+    // Younger than `delete_older_than: 12h`, older than `built_within`: kept as unlinked.
+    images.extend((0..900).map(|i| (format!("kept-{i:03}"), built(&format!("kept {i}"), 3))));
+    seeder.push_images(REPO, &images).await;
+    let (_f, clone, yaml) =
+        project("keep:\n  built_within: 2h\n  unlinked: { delete_older_than: 12h }\n");
+    let proxy = FaultProxy::start(&registry.url(), Vec::new());
+    let repo = format!("{}/{REPO}", proxy.host());
+    let out = cleanup(&repo, &clone, &yaml, &["--output", "json"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let r = &report["repos"][0];
+    assert_eq!(r["totals"]["deleted"], 100, "{:#}", r["totals"]);
+    assert_eq!(r["recheck"]["listed"], 1000);
+    assert_eq!(r["recheck"]["resolved"], 900);
+    assert_eq!(r["recheck"]["manifests_read"], 0);
+    let log = proxy.log();
+    let lists = log.iter().filter(|q| q.path.contains("/tags/list")).count();
+    let heads = log.iter().filter(|q| q.method == "HEAD").count();
+    // The scan lists once and resolves with GETs; the check lists once more and HEADs.
+    assert_eq!(lists, 2, "one page each for the scan and the check");
+    assert_eq!(heads, 900);
+}
