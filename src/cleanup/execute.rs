@@ -336,7 +336,7 @@ async fn execute_repo(
         .iter()
         .map(|t| (t.tag.as_str(), t.digest.as_ref()))
         .collect();
-    let guard = guard(repo, &deletes, &planned, &mut current, &mut count).await;
+    let (guard, any_moved) = guard(repo, &deletes, &planned, &mut current, &mut count).await;
     outcome.recheck = Some(count);
     let mut drift = Drift::default();
 
@@ -432,7 +432,7 @@ async fn execute_repo(
             });
             continue;
         }
-        let subject = if failed_subjects.is_empty() && guard.is_empty() {
+        let subject = if failed_subjects.is_empty() && !any_moved {
             None
         } else {
             if let Some(c) = &mut outcome.recheck {
@@ -518,14 +518,15 @@ async fn execute_repo(
 /// The manifests that must stay because a tag that is not deleted names them now, with that
 /// tag: its own manifest and, for a tag that moved onto an index, the index's children at any
 /// depth up to [`MAX_INDEX_DEPTH`]. A moved index that cannot be read (or is nested deeper)
-/// makes its tag unknown, which keeps every manifest of the repository.
+/// makes its tag unknown, which keeps every manifest of the repository. Also says whether any
+/// tag moved (only then can a referrer's subject be among the guarded manifests).
 async fn guard(
     repo: &dyn Repository,
     deletes: &BTreeMap<&str, (&Digest, How)>,
     planned: &HashMap<&str, Option<&Digest>>,
     current: &mut Current,
     count: &mut RecheckCount,
-) -> BTreeMap<Digest, String> {
+) -> (BTreeMap<Digest, String>, bool) {
     let mut guard: BTreeMap<Digest, String> = BTreeMap::new();
     let mut moved: Vec<(&String, &Digest)> = Vec::new();
     let mut staying: Vec<(&String, &Digest)> = current
@@ -541,6 +542,7 @@ async fn guard(
             moved.push((tag, digest));
         }
     }
+    let any_moved = !moved.is_empty();
     let mut unknown = Vec::new();
     for (tag, digest) in moved {
         let mut level = vec![digest.clone()];
@@ -583,7 +585,7 @@ async fn guard(
         }
     }
     current.unknown.extend(unknown);
-    guard
+    (guard, any_moved)
 }
 
 /// Cancelled deletions per tag that caused them.
