@@ -32,9 +32,10 @@ fn lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
 }
 
-/// Polls `done` every 20 ms; panics with `what` after a generous limit rather than hang.
+/// Polls `done` every 20 ms; panics with `what` after a generous limit (ten minutes: the
+/// run is serial, and the machine may be busy) rather than hang.
 fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..6000 {
+    for _ in 0..30_000 {
         if done() {
             return;
         }
@@ -92,7 +93,7 @@ async fn a_killed_journaled_run_converges_and_its_journal_restores_everything() 
     let proxy = FaultProxy::start(&registry.url(), Vec::new());
     let (release, held) = mpsc::channel::<()>();
     proxy.before("DELETE", "/killed/manifests/", HELD, move || {
-        let _ = held.recv_timeout(std::time::Duration::from_secs(120));
+        let _ = held.recv_timeout(std::time::Duration::from_secs(600));
     });
     let repo = format!("{}/killed", proxy.host());
     let mut cmd = harness::berth();
