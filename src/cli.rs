@@ -78,6 +78,8 @@ pub enum Command {
     Login(LoginArgs),
     /// Run the whole cleanup on a throwaway git repository and an on-disk OCI layout.
     Demo(DemoArgs),
+    /// Push back the manifests and tags a `cleanup --journal FILE` removed.
+    Restore(RestoreArgs),
 }
 
 /// Report formats.
@@ -150,6 +152,15 @@ pub struct CleanupArgs {
         conflicts_with = "dry_run"
     )]
     pub apply: Option<PathBuf>,
+    /// Append a record of every manifest deleted or untagged, with its exact bytes, to FILE
+    /// (JSON lines, synced before each deletion) so that `berth restore FILE` can push it back.
+    #[arg(
+        long,
+        env = "BERTH_JOURNAL",
+        value_name = "FILE",
+        conflicts_with = "dry_run"
+    )]
+    pub journal: Option<PathBuf>,
     /// Report format.
     #[arg(
         long,
@@ -168,6 +179,30 @@ pub struct CleanupArgs {
     /// Override the safety guards (delete ratio, zero refs).
     #[arg(long, env = "BERTH_FORCE")]
     pub force: bool,
+}
+
+/// `berth restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The journal `berth cleanup --journal FILE` wrote.
+    #[arg(value_name = "JOURNAL")]
+    pub journal: PathBuf,
+    /// Re-tag only this tag (repeatable; default: every tag in the journal). The manifests
+    /// are pushed back either way.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Say what would be restored; send no mutating request.
+    #[arg(long, env = "BERTH_DRY_RUN")]
+    pub dry_run: bool,
+    /// Report format (`markdown` prints the text report).
+    #[arg(
+        long,
+        short = 'o',
+        value_enum,
+        default_value = "text",
+        env = "BERTH_OUTPUT"
+    )]
+    pub output: OutputFormat,
 }
 
 /// CI systems `ci-env` knows.

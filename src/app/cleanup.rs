@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::cleanup::cache::ConfigCache;
 use crate::cleanup::execute::{self, ExecOptions, ExecReport};
+use crate::cleanup::journal::Journal;
 use crate::cleanup::plan::{self, Guards, OpenPull, Plan, PlanInput, PullRequests};
 use crate::cleanup::scan;
 use crate::cli::{CleanupArgs, GlobalArgs};
@@ -32,7 +33,7 @@ pub(crate) struct CleanupRun {
     pub exec: Option<ExecReport>,
     /// How it ran.
     pub mode: Mode,
-    /// 0, or 3 when some deletion failed.
+    /// 0; 3 when some deletion failed; 1 when the journal failed before any change.
     pub status: ExitStatus,
 }
 
@@ -240,10 +241,17 @@ async fn run_plan(
     repos: &HashMap<String, Arc<dyn Repository>>,
     recheck: bool,
 ) -> anyhow::Result<ExecReport> {
+    // Opened before the first request that changes anything: a journal that cannot be
+    // written stops the run with nothing changed.
+    let journal = match &settings.journal {
+        Some(path) => Some(Journal::open(path).map_err(|e| Failure::new(ExitStatus::Error, e))?),
+        None => None,
+    };
     let progress = Progress::new("delete", execute::step_count(plan), settings.progress);
     let options = ExecOptions {
         concurrency: settings.registry.concurrency,
         recheck,
+        journal: journal.as_ref(),
     };
     let exec = execute::execute(plan, repos, options, &progress).await;
     progress.finish();
@@ -251,10 +259,16 @@ async fn run_plan(
 }
 
 fn finish(plan: Plan, exec: ExecReport, mode: Mode) -> CleanupRun {
-    let status = if exec.has_failures() {
-        ExitStatus::Partial
-    } else {
-        ExitStatus::Success
+    // A journal that failed before any change leaves the registry as it was (exit 1); once
+    // something went, the run is partial (exit 3). A drift is the check doing its job: it
+    // keeps what a tag now names and fails nothing.
+    let status = match exec.journal_failure() {
+        Some(f) if !exec.changed() => {
+            tracing::error!("{}", f.message);
+            ExitStatus::Error
+        }
+        _ if exec.has_failures() => ExitStatus::Partial,
+        _ => ExitStatus::Success,
     };
     CleanupRun {
         plan,

@@ -67,6 +67,7 @@ pub async fn run(_global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitSta
         fetch: false,
         mode,
         plan_out: None,
+        journal: None,
         format: Format::Text,
         config: CleanupConfig::default(),
         config_file: None,

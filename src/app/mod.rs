@@ -4,6 +4,7 @@ mod ci_env;
 mod cleanup;
 mod demo;
 mod login;
+mod restore;
 mod tags;
 
 use crate::cli::{Cli, Command};
@@ -17,5 +18,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::CiEnv(args) => ci_env::run(&cli.global, args).await,
         Command::Login(args) => login::run(&cli.global, args).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
+        Command::Restore(args) => restore::run(&cli.global, args).await,
     }
 }

@@ -6,9 +6,16 @@
 //! keeps is touched. A failed deletion does not stop the run: it is recorded with the
 //! registry's message and the rest continues.
 //!
-//! With `recheck` (`--apply FILE`, a plan made earlier), every tag is resolved again first:
-//! a tag whose digest changed since the plan is skipped and reported, and a planned manifest
-//! deletion falls back to untagging when some tag that is not being deleted now points at it.
+//! Right before a repository's first deletion, the tags are listed again and every kept tag
+//! that can move (all but those kept through a commit-pinned template such as `sha-{sha7}`)
+//! is resolved again, with every tag that appeared since the scan: a rollback that re-tagged
+//! `prod` onto an image the plan deletes cancels that deletion (and those of its children,
+//! referrers and cosign tags), reported as drifted. With `recheck` (`--apply FILE`, a plan
+//! made earlier), every tag is resolved again instead, and a deleted tag whose digest changed
+//! since the plan is skipped.
+//!
+//! With a journal, every mutation is recorded (manifest bytes read just before) and the record
+//! is on disk before the request is sent.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -16,17 +23,24 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use serde::Serialize;
 
+use super::journal::{Action, Journal, Record};
 use super::plan::{Decision, How, Plan, RepoPlan, cosign_subject};
 use crate::registry::{Digest, Repository, UntagMethod};
 use crate::report::progress::Progress;
 
+/// How deep a moved tag's index is followed to find the children it now keeps; deeper
+/// nesting keeps every deletion of the repository (nothing goes by digest).
+const MAX_INDEX_DEPTH: usize = 8;
+
 /// How to execute.
 #[derive(Debug, Clone, Copy)]
-pub struct ExecOptions {
+pub struct ExecOptions<'a> {
     /// Most deletions in flight at once per repository.
     pub concurrency: usize,
     /// Resolve every tag again before deleting (a plan from `--apply FILE`).
     pub recheck: bool,
+    /// Record every mutation here first (`--journal FILE`).
+    pub journal: Option<&'a Journal>,
 }
 
 /// What execution did, per repository.
@@ -41,6 +55,22 @@ impl ExecReport {
     pub fn has_failures(&self) -> bool {
         self.repos.iter().any(|r| !r.failures.is_empty())
     }
+
+    /// True when something was deleted or untagged.
+    pub fn changed(&self) -> bool {
+        self.repos
+            .iter()
+            .any(|r| !r.deleted_manifests.is_empty() || !r.untagged.is_empty())
+    }
+
+    /// The first journal failure, if a mutation was held back because its record could not
+    /// be written.
+    pub fn journal_failure(&self) -> Option<&ExecFailure> {
+        self.repos
+            .iter()
+            .flat_map(|r| &r.failures)
+            .find(|f| f.journal)
+    }
 }
 
 /// What happened in one repository.
@@ -54,8 +84,12 @@ pub struct RepoOutcome {
     pub untagged: Vec<Untagged>,
     /// Planned deletions not done because the registry changed since the plan.
     pub skipped: Vec<Skipped>,
+    /// Tags that moved onto a manifest the plan deletes, and the deletions that cancelled.
+    pub drifted: Vec<Drifted>,
     /// Deletions that failed, with the registry's message.
     pub failures: Vec<ExecFailure>,
+    /// The requests the check before the first deletion made (None: nothing to delete).
+    pub recheck: Option<RecheckCount>,
 }
 
 /// A manifest deleted by digest.
@@ -91,6 +125,31 @@ pub struct Skipped {
     pub why: String,
 }
 
+/// A tag that is not deleted and names, now, a manifest the plan deleted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Drifted {
+    /// The tag (kept, or new since the scan).
+    pub tag: String,
+    /// Its digest in the plan (None: the tag is new, or was unresolved then).
+    pub planned: Option<Digest>,
+    /// Its digest now.
+    pub current: Digest,
+    /// The manifests whose deletion was cancelled because of it: its own, its index children,
+    /// its referrers and cosign signatures. Doomed tags on them were untagged instead.
+    pub cancelled: Vec<Digest>,
+}
+
+/// Requests of the check before the first deletion of a repository.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RecheckCount {
+    /// Tags listed again (one listing, paginated by the backend).
+    pub listed: usize,
+    /// Tags resolved again (one HEAD each on a registry).
+    pub resolved: usize,
+    /// Manifests read (GET) for moved tags that name an index, and for referrers' subjects.
+    pub manifests_read: usize,
+}
+
 /// A deletion that failed.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExecFailure {
@@ -102,6 +161,21 @@ pub struct ExecFailure {
     pub action: String,
     /// The registry's message.
     pub message: String,
+    /// The journal could not be written, so the mutation was never sent.
+    #[serde(skip)]
+    pub journal: bool,
+}
+
+impl ExecFailure {
+    fn new(tags: Vec<String>, digest: Digest, action: &str, message: String) -> ExecFailure {
+        ExecFailure {
+            tags,
+            digest,
+            action: action.into(),
+            message,
+            journal: false,
+        }
+    }
 }
 
 /// One unit of work.
@@ -130,7 +204,7 @@ pub struct NotOpened {
 pub async fn execute(
     plan: &Plan,
     repos: &HashMap<String, Arc<dyn Repository>>,
-    options: ExecOptions,
+    options: ExecOptions<'_>,
     progress: &Progress,
 ) -> Result<ExecReport, NotOpened> {
     if let Some(rp) = plan.repos.iter().find(|rp| !repos.contains_key(&rp.repo)) {
@@ -162,10 +236,16 @@ pub fn step_count(plan: &Plan) -> u64 {
         .sum::<usize>() as u64
 }
 
+/// A kept tag that fits a template with a commit part names one build of one commit: CI does
+/// not move it, so the check before deleting does not resolve it again.
+fn commit_pinned(decision: &Decision) -> bool {
+    matches!(decision, Decision::Keep { reason } if reason.kind == "policy")
+}
+
 async fn execute_repo(
     rp: &RepoPlan,
     repo: &dyn Repository,
-    options: ExecOptions,
+    options: ExecOptions<'_>,
     progress: &Progress,
 ) -> RepoOutcome {
     let mut outcome = RepoOutcome {
@@ -192,26 +272,41 @@ async fn execute_repo(
             }
         }
     }
-    let current = if options.recheck {
-        match current_tags(repo, options.concurrency).await {
-            Ok(c) => Some(c),
-            Err(message) => {
-                for (tag, (digest, _)) in &deletes {
-                    outcome.failures.push(ExecFailure {
-                        tags: vec![tag.to_string()],
-                        digest: (*digest).clone(),
-                        action: "recheck".into(),
-                        message: message.clone(),
-                    });
-                }
-                progress.inc((deletes.len() + rp.manifest_deletions.len()) as u64);
-                return outcome;
-            }
-        }
+    if deletes.is_empty() && rp.manifest_deletions.is_empty() {
+        return outcome;
+    }
+    let mut count = RecheckCount::default();
+    let checked = if options.recheck {
+        current_tags(repo, options.concurrency, &mut count, |_| true).await
     } else {
-        None
+        let pinned: HashSet<&str> = rp
+            .tags
+            .iter()
+            .filter(|t| commit_pinned(&t.decision))
+            .map(|t| t.tag.as_str())
+            .collect();
+        current_tags(repo, options.concurrency, &mut count, |t| {
+            !deletes.contains_key(t) && !pinned.contains(t)
+        })
+        .await
     };
-    if let Some(current) = &current {
+    let mut current = match checked {
+        Ok(c) => c,
+        Err(message) => {
+            for (tag, (digest, _)) in &deletes {
+                outcome.failures.push(ExecFailure::new(
+                    vec![tag.to_string()],
+                    (*digest).clone(),
+                    "recheck",
+                    message.clone(),
+                ));
+            }
+            progress.inc((deletes.len() + rp.manifest_deletions.len()) as u64);
+            outcome.recheck = Some(count);
+            return outcome;
+        }
+    };
+    if options.recheck {
         deletes.retain(|tag, (planned, _)| {
             let now = current.digests.get(*tag);
             if now == Some(*planned) {
@@ -236,8 +331,17 @@ async fn execute_repo(
         });
     }
 
+    let planned: HashMap<&str, Option<&Digest>> = rp
+        .tags
+        .iter()
+        .map(|t| (t.tag.as_str(), t.digest.as_ref()))
+        .collect();
+    let (guard, any_moved) = guard(repo, &deletes, &planned, &mut current, &mut count).await;
+    outcome.recheck = Some(count);
+    let mut drift = Drift::default();
+
     // Group by digest: a digest goes as a whole only when the plan says so for every tag on
-    // it and (when rechecked) no other tag points at it now.
+    // it and no tag that stays names it now, nor could (an unresolved tag).
     let mut by_digest: BTreeMap<&Digest, Vec<(&str, How)>> = BTreeMap::new();
     for (tag, (digest, how)) in &deletes {
         by_digest.entry(*digest).or_default().push((*tag, *how));
@@ -246,20 +350,34 @@ async fn execute_repo(
     let mut followers: Vec<(Job, Option<Digest>)> = Vec::new();
     for (digest, tags) in by_digest {
         let all_manifest = tags.iter().all(|(_, h)| *h == How::DeleteManifest);
-        // Another tag names the digest now, or one could not be resolved and might.
-        let others_now = current.as_ref().is_some_and(|c| {
-            !c.unknown.is_empty()
-                || c.digests
-                    .iter()
-                    .any(|(t, d)| d == digest && !tags.iter().any(|(x, _)| x == t))
-        });
-        if all_manifest && !others_now {
+        let subject = tags.iter().find_map(|(t, _)| cosign_subject(t));
+        // A cosign tag of an image that a moved tag now keeps stays with that image.
+        if let Some(by) = subject.as_ref().and_then(|s| guard.get(s)) {
+            drift.cancel(by, digest);
+            for (tag, _) in &tags {
+                progress.inc(1);
+                outcome.skipped.push(Skipped {
+                    tag: Some(tag.to_string()),
+                    planned: Some(digest.clone()),
+                    current: Some(digest.clone()),
+                    why: format!(
+                        "drifted: tag {by} now names its signed image {}; the signature stays",
+                        subject.as_ref().map_or("", Digest::short)
+                    ),
+                });
+            }
+            continue;
+        }
+        if let Some(by) = guard.get(digest) {
+            drift.cancel(by, digest);
+        }
+        if all_manifest && current.unknown.is_empty() && !guard.contains_key(digest) {
             let job = Job::DeleteManifest {
                 digest: digest.clone(),
                 tags: tags.iter().map(|(t, _)| t.to_string()).collect(),
             };
             // A cosign-scheme tag follows its subject; so does everything else on its digest.
-            match tags.iter().find_map(|(t, _)| cosign_subject(t)) {
+            match subject {
                 Some(subject) => followers.push((job, Some(subject))),
                 None => first.push(job),
             }
@@ -273,7 +391,7 @@ async fn execute_repo(
         }
     }
 
-    let results = run_jobs(repo, first, options.concurrency, progress).await;
+    let results = run_jobs(repo, first, options, progress).await;
     let mut failed_subjects: HashSet<Digest> = HashSet::new();
     for r in results {
         if let JobResult::Failed(f) = &r
@@ -285,11 +403,12 @@ async fn execute_repo(
     }
 
     // Untagged referrers of deleted subjects: their subject comes from the manifest itself,
-    // read only when some subject failed (otherwise every subject went).
+    // read only when some subject failed or drifted (otherwise every subject went).
     // A tag that could not be resolved again might name any manifest: none goes by digest.
     let unresolved = current
-        .as_ref()
-        .and_then(|c| c.unknown.iter().min())
+        .unknown
+        .iter()
+        .min()
         .map(|(tag, why)| format!("tag {tag} could not be resolved again ({why}); kept"));
     for md in &rp.manifest_deletions {
         if let Some(why) = &unresolved {
@@ -302,23 +421,48 @@ async fn execute_repo(
             });
             continue;
         }
-        let subject = if failed_subjects.is_empty() {
+        if let Some(by) = guard.get(&md.digest) {
+            drift.cancel(by, &md.digest);
+            progress.inc(1);
+            outcome.skipped.push(Skipped {
+                tag: None,
+                planned: Some(md.digest.clone()),
+                current: None,
+                why: format!("drifted: tag {by} now names an index that holds it"),
+            });
+            continue;
+        }
+        let subject = if failed_subjects.is_empty() && !any_moved {
             None
         } else {
+            if let Some(c) = &mut outcome.recheck {
+                c.manifests_read += 1;
+            }
             match repo.manifest(md.digest.as_str()).await {
                 Ok(m) => m.subject.map(|s| s.digest),
                 Err(e) => {
                     progress.inc(1);
-                    outcome.failures.push(ExecFailure {
-                        tags: Vec::new(),
-                        digest: md.digest.clone(),
-                        action: "delete_manifest".into(),
-                        message: e.to_string(),
-                    });
+                    outcome.failures.push(ExecFailure::new(
+                        Vec::new(),
+                        md.digest.clone(),
+                        "delete_manifest",
+                        e.to_string(),
+                    ));
                     continue;
                 }
             }
         };
+        if let Some(by) = subject.as_ref().and_then(|s| guard.get(s)) {
+            drift.cancel(by, &md.digest);
+            progress.inc(1);
+            outcome.skipped.push(Skipped {
+                tag: None,
+                planned: Some(md.digest.clone()),
+                current: None,
+                why: format!("drifted: tag {by} now names its subject; the referrer stays"),
+            });
+            continue;
+        }
         followers.push((
             Job::DeleteManifest {
                 digest: md.digest.clone(),
@@ -354,9 +498,10 @@ async fn execute_repo(
             None => second.push(job),
         }
     }
-    for r in run_jobs(repo, second, options.concurrency, progress).await {
+    for r in run_jobs(repo, second, options, progress).await {
         record(&mut outcome, r);
     }
+    outcome.drifted = drift.into_report(&current, &planned);
     outcome
         .deleted_manifests
         .sort_by(|a, b| a.digest.cmp(&b.digest));
@@ -370,6 +515,117 @@ async fn execute_repo(
     outcome
 }
 
+/// The manifests that must stay because a tag that is not deleted names them now, with that
+/// tag: its own manifest and, for a tag that moved onto an index, the index's children at any
+/// depth up to [`MAX_INDEX_DEPTH`]. A moved index that cannot be read (or is nested deeper)
+/// makes its tag unknown, which keeps every manifest of the repository. Also says whether any
+/// tag moved (only then can a referrer's subject be among the guarded manifests).
+async fn guard(
+    repo: &dyn Repository,
+    deletes: &BTreeMap<&str, (&Digest, How)>,
+    planned: &HashMap<&str, Option<&Digest>>,
+    current: &mut Current,
+    count: &mut RecheckCount,
+) -> (BTreeMap<Digest, String>, bool) {
+    let mut guard: BTreeMap<Digest, String> = BTreeMap::new();
+    let mut moved: Vec<(&String, &Digest)> = Vec::new();
+    let mut staying: Vec<(&String, &Digest)> = current
+        .digests
+        .iter()
+        .filter(|(t, _)| !deletes.contains_key(t.as_str()))
+        .collect();
+    // Deterministic attribution: by tag name.
+    staying.sort();
+    for (tag, digest) in staying {
+        guard.entry(digest.clone()).or_insert_with(|| tag.clone());
+        if planned.get(tag.as_str()).copied().flatten() != Some(digest) {
+            moved.push((tag, digest));
+        }
+    }
+    let any_moved = !moved.is_empty();
+    let mut unknown = Vec::new();
+    for (tag, digest) in moved {
+        let mut level = vec![digest.clone()];
+        let mut seen: HashSet<Digest> = HashSet::new();
+        for depth in 0.. {
+            if level.is_empty() {
+                break;
+            }
+            if depth > MAX_INDEX_DEPTH {
+                unknown.push((
+                    tag.clone(),
+                    format!("its index nests deeper than {MAX_INDEX_DEPTH} levels"),
+                ));
+                break;
+            }
+            let mut next = Vec::new();
+            for d in level {
+                if !seen.insert(d.clone()) {
+                    continue;
+                }
+                count.manifests_read += 1;
+                match repo.manifest(d.as_str()).await {
+                    Ok(m) => {
+                        for child in m.children() {
+                            guard
+                                .entry(child.digest.clone())
+                                .or_insert_with(|| tag.clone());
+                            next.push(child.digest.clone());
+                        }
+                    }
+                    Err(e) => {
+                        unknown.push((
+                            tag.clone(),
+                            format!("its manifest {d} could not be read: {e}"),
+                        ));
+                    }
+                }
+            }
+            level = next;
+        }
+    }
+    current.unknown.extend(unknown);
+    (guard, any_moved)
+}
+
+/// Cancelled deletions per tag that caused them.
+#[derive(Default)]
+struct Drift(BTreeMap<String, Vec<Digest>>);
+
+impl Drift {
+    fn cancel(&mut self, by: &str, digest: &Digest) {
+        let list = self.0.entry(by.to_string()).or_default();
+        if !list.contains(digest) {
+            list.push(digest.clone());
+        }
+    }
+
+    fn into_report(
+        self,
+        current: &Current,
+        planned: &HashMap<&str, Option<&Digest>>,
+    ) -> Vec<Drifted> {
+        self.0
+            .into_iter()
+            .filter_map(|(tag, cancelled)| {
+                let now = current.digests.get(&tag)?.clone();
+                tracing::warn!(
+                    %tag,
+                    current = %now,
+                    cancelled = cancelled.len(),
+                    "a tag moved onto a manifest the plan deletes; that deletion is cancelled"
+                );
+                Some(Drifted {
+                    planned: planned.get(tag.as_str()).copied().flatten().cloned(),
+                    current: now,
+                    cancelled,
+                    tag,
+                })
+            })
+            .collect()
+    }
+}
+
 fn record(outcome: &mut RepoOutcome, r: JobResult) {
     match r {
         JobResult::Deleted(d) => outcome.deleted_manifests.push(d),
@@ -378,12 +634,20 @@ fn record(outcome: &mut RepoOutcome, r: JobResult) {
     }
 }
 
-/// Every tag and the digest it names now.
-async fn current_tags(repo: &dyn Repository, concurrency: usize) -> Result<Current, String> {
+/// The tags listed now that `wanted` selects, and the digest each names now.
+async fn current_tags(
+    repo: &dyn Repository,
+    concurrency: usize,
+    count: &mut RecheckCount,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Current, String> {
     let tags = repo
         .list_tags()
         .await
         .map_err(|e| format!("could not list the tags again: {e}"))?;
+    count.listed = tags.len();
+    let tags: Vec<String> = tags.into_iter().filter(|t| wanted(t)).collect();
+    count.resolved = tags.len();
     let resolved: Vec<(String, Result<Digest, _>)> =
         futures_util::stream::iter(tags.into_iter().map(|t| async move {
             let d = repo.resolve_digest(&t).await;
@@ -392,6 +656,12 @@ async fn current_tags(repo: &dyn Repository, concurrency: usize) -> Result<Curre
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
+    tracing::debug!(
+        repo = repo.name(),
+        listed = count.listed,
+        resolved = count.resolved,
+        "tags checked again before deleting"
+    );
     let mut out = Current {
         digests: HashMap::with_capacity(resolved.len()),
         unknown: HashMap::new(),
@@ -422,7 +692,7 @@ struct Current {
 async fn run_jobs(
     repo: &dyn Repository,
     jobs: Vec<Job>,
-    concurrency: usize,
+    options: ExecOptions<'_>,
     progress: &Progress,
 ) -> Vec<JobResult> {
     futures_util::stream::iter(jobs.into_iter().map(|job| async move {
@@ -430,35 +700,97 @@ async fn run_jobs(
             Job::DeleteManifest { tags, .. } => tags.len().max(1) as u64,
             Job::Untag { .. } => 1,
         };
-        let r = run_job(repo, job).await;
+        let r = run_job(repo, job, options.journal).await;
         progress.inc(steps);
         r
     }))
-    .buffer_unordered(concurrency.max(1))
+    .buffer_unordered(options.concurrency.max(1))
     .collect()
     .await
 }
 
-async fn run_job(repo: &dyn Repository, job: Job) -> JobResult {
+/// Writes the record of a mutation of `manifest`. Err: the failure to report (the mutation
+/// must not be sent).
+fn journal(
+    repo: &dyn Repository,
+    journal: &Journal,
+    action: Action,
+    manifest: &crate::registry::Manifest,
+    tags: &[String],
+) -> Result<(), ExecFailure> {
+    let verb = match action {
+        Action::DeleteManifest => "delete_manifest",
+        Action::Untag => "untag",
+    };
+    // The bytes restore would push must be the manifest's, whatever a header said.
+    if !manifest.digest.matches(&manifest.bytes) {
+        return Err(ExecFailure::new(
+            tags.to_vec(),
+            manifest.digest.clone(),
+            verb,
+            format!(
+                "its manifest bytes do not hash to {}; not journaled, so not sent",
+                manifest.digest
+            ),
+        ));
+    }
+    journal
+        .write(&Record::new(repo.name(), action, manifest, tags.to_vec()))
+        .map_err(|e| ExecFailure {
+            journal: true,
+            ..ExecFailure::new(tags.to_vec(), manifest.digest.clone(), verb, e.to_string())
+        })
+}
+
+async fn run_job(repo: &dyn Repository, job: Job, log: Option<&Journal>) -> JobResult {
     match job {
-        Job::DeleteManifest { digest, tags } => match repo.delete_manifest(&digest).await {
-            Ok(()) => {
-                tracing::debug!(repo = repo.name(), %digest, ?tags, "deleted manifest");
-                JobResult::Deleted(DeletedManifest { digest, tags })
+        Job::DeleteManifest { digest, tags } => {
+            if let Some(j) = log {
+                let written = match repo.manifest(digest.as_str()).await {
+                    Ok(m) => journal(repo, j, Action::DeleteManifest, &m, &tags),
+                    Err(e) => Err(ExecFailure::new(
+                        tags.clone(),
+                        digest.clone(),
+                        "delete_manifest",
+                        format!("could not read the manifest to journal it ({e}); not deleted"),
+                    )),
+                };
+                if let Err(f) = written {
+                    return JobResult::Failed(f);
+                }
             }
-            Err(e) => JobResult::Failed(ExecFailure {
-                tags,
-                digest,
-                action: "delete_manifest".into(),
-                message: e.to_string(),
-            }),
-        },
+            match repo.delete_manifest(&digest).await {
+                Ok(()) => {
+                    tracing::debug!(repo = repo.name(), %digest, ?tags, "deleted manifest");
+                    JobResult::Deleted(DeletedManifest { digest, tags })
+                }
+                Err(e) => JobResult::Failed(ExecFailure::new(
+                    tags,
+                    digest,
+                    "delete_manifest",
+                    e.to_string(),
+                )),
+            }
+        }
         Job::Untag { digest, tag } => {
-            let result = match repo.manifest(digest.as_str()).await {
-                Ok(current) => repo.untag(&tag, &current).await,
-                Err(e) => Err(e),
+            let current = match repo.manifest(digest.as_str()).await {
+                Ok(current) => current,
+                Err(e) => {
+                    return JobResult::Failed(ExecFailure::new(
+                        vec![tag],
+                        digest,
+                        "untag",
+                        e.to_string(),
+                    ));
+                }
             };
-            match result {
+            if let Some(j) = log
+                && let Err(f) =
+                    journal(repo, j, Action::Untag, &current, std::slice::from_ref(&tag))
+            {
+                return JobResult::Failed(f);
+            }
+            match repo.untag(&tag, &current).await {
                 Ok(method) => {
                     tracing::debug!(repo = repo.name(), %tag, "untagged");
                     JobResult::Untagged(Untagged {
@@ -467,12 +799,9 @@ async fn run_job(repo: &dyn Repository, job: Job) -> JobResult {
                         method,
                     })
                 }
-                Err(e) => JobResult::Failed(ExecFailure {
-                    tags: vec![tag],
-                    digest,
-                    action: "untag".into(),
-                    message: e.to_string(),
-                }),
+                Err(e) => {
+                    JobResult::Failed(ExecFailure::new(vec![tag], digest, "untag", e.to_string()))
+                }
             }
         }
     }
@@ -496,6 +825,11 @@ mod tests {
         /// Tags whose resolution fails as a rate limit would.
         flaky: HashSet<String>,
         calls: Mutex<Vec<String>>,
+        /// Moves these tags to these digests when the tags are listed (the check before
+        /// deleting), as a rollback between scan and deletion would.
+        on_list: Mutex<Vec<(String, Digest)>>,
+        /// Tags resolved, in order.
+        resolved: Mutex<Vec<String>>,
     }
 
     fn manifest(seed: &str, subject: Option<&Digest>) -> Manifest {
@@ -547,6 +881,9 @@ mod tests {
             Capabilities::default()
         }
         async fn list_tags(&self) -> Result<Vec<String>, Error> {
+            for (tag, digest) in self.on_list.lock().unwrap().drain(..) {
+                self.tags.lock().unwrap().insert(tag, digest);
+            }
             Ok(self.tags())
         }
         async fn manifest(&self, reference: &str) -> Result<Manifest, Error> {
@@ -562,6 +899,7 @@ mod tests {
                 .ok_or_else(|| err("manifest unknown"))
         }
         async fn resolve_digest(&self, tag: &str) -> Result<Digest, Error> {
+            self.resolved.lock().unwrap().push(tag.to_string());
             if self.flaky.contains(tag) {
                 return Err(err("429 Too Many Requests"));
             }
@@ -615,6 +953,30 @@ mod tests {
         }
     }
 
+    /// Kept through a commit template (`sha-{sha7}`): the planner's `policy` reason.
+    fn keep_pinned(tag: &str, d: &Digest) -> TagDecision {
+        TagDecision {
+            decision: Decision::Keep {
+                reason: Reason {
+                    kind: "policy".into(),
+                    ..reason()
+                },
+            },
+            ..keep(tag, d)
+        }
+    }
+
+    fn index_of(children: &[&Digest]) -> Manifest {
+        let body = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": children.iter().map(|d| serde_json::json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": 1,
+            })).collect::<Vec<_>>(),
+        });
+        Manifest::parse(serde_json::to_vec(&body).unwrap(), None, None).unwrap()
+    }
+
     fn delete(tag: &str, d: &Digest, how: How) -> TagDecision {
         TagDecision {
             tag: tag.into(),
@@ -652,6 +1014,7 @@ mod tests {
         let opts = ExecOptions {
             concurrency: 4,
             recheck,
+            journal: None,
         };
         let mut r = execute(plan, &repos, opts, &Progress::hidden())
             .await
@@ -788,5 +1151,197 @@ mod tests {
                 .any(|s| s.tag.is_none() && s.planned.as_ref() == Some(&sig))
         );
         assert!(fake.tags().contains(&"prod".to_string()));
+    }
+
+    /// The rollback race: `prod` is re-tagged onto the image the plan deletes between the scan
+    /// and the deletion. The deletion is cancelled (the image's other doomed tag is untagged),
+    /// its signature stays, and the drift names the tag and both digests. Only tags that can
+    /// move are resolved again: not the doomed ones, not the commit-pinned ones.
+    #[tokio::test]
+    async fn a_kept_tag_that_moved_onto_a_doomed_image_cancels_its_deletion() {
+        let fake = Arc::new(Fake::default());
+        let old = fake.add(&manifest("old", None), &["old", "old-2"]);
+        let live = fake.add(&manifest("live", None), &["prod", "sha-1234567"]);
+        let gone = fake.add(&manifest("gone", None), &["gone"]);
+        let sig_tag = format!("sha256-{}.sig", old.hex());
+        let sig = fake.add(&manifest("sig", Some(&old)), &[&sig_tag]);
+        let referrer = fake.add(&manifest("ref", Some(&old)), &[]);
+        *fake.on_list.lock().unwrap() = vec![("prod".into(), old.clone())];
+        let plan = plan_of(
+            vec![
+                keep("prod", &live),
+                keep_pinned("sha-1234567", &live),
+                delete("old", &old, How::DeleteManifest),
+                delete("old-2", &old, How::DeleteManifest),
+                delete("gone", &gone, How::DeleteManifest),
+                delete(&sig_tag, &sig, How::DeleteManifest),
+            ],
+            vec![referrer.clone()],
+        );
+        let out = run(fake.clone(), &plan, false).await;
+        assert!(out.failures.is_empty(), "{:?}", out.failures);
+        assert_eq!(fake.resolved.lock().unwrap().as_slice(), ["prod"]);
+        let calls = fake.calls();
+        assert!(
+            calls.contains(&format!("delete {}", gone.short())),
+            "{calls:?}"
+        );
+        assert!(!calls.iter().any(|c| c.contains(old.short())), "{calls:?}");
+        assert!(
+            !calls.contains(&format!("delete {}", sig.short())),
+            "{calls:?}"
+        );
+        assert!(
+            !calls.contains(&format!("delete {}", referrer.short())),
+            "{calls:?}"
+        );
+        assert_eq!(fake.tags(), ["prod", "sha-1234567", sig_tag.as_str()]);
+        assert_eq!(out.drifted.len(), 1, "{:?}", out.drifted);
+        let d = &out.drifted[0];
+        assert_eq!(d.tag, "prod");
+        assert_eq!(d.planned.as_ref(), Some(&live));
+        assert_eq!(d.current, old);
+        assert!(d.cancelled.contains(&old) && d.cancelled.contains(&sig));
+        assert!(d.cancelled.contains(&referrer));
+        assert_eq!(out.untagged.len(), 2);
+        let count = out.recheck.unwrap();
+        assert_eq!((count.listed, count.resolved), (6, 1));
+    }
+
+    /// A tag that appeared since the scan and names a doomed index keeps the index and its
+    /// children (which the plan deleted as untagged children).
+    #[tokio::test]
+    async fn a_new_tag_on_a_doomed_index_keeps_its_children() {
+        let fake = Arc::new(Fake::default());
+        let child = fake.add(&manifest("amd64", None), &[]);
+        let idx = fake.add(&index_of(&[&child]), &["v1"]);
+        let other = fake.add(&manifest("other", None), &["other"]);
+        *fake.on_list.lock().unwrap() = vec![("rollback".into(), idx.clone())];
+        let plan = plan_of(
+            vec![
+                delete("v1", &idx, How::DeleteManifest),
+                delete("other", &other, How::DeleteManifest),
+            ],
+            vec![child.clone()],
+        );
+        let out = run(fake.clone(), &plan, false).await;
+        assert!(out.failures.is_empty(), "{:?}", out.failures);
+        assert_eq!(
+            fake.calls(),
+            [format!("delete {}", other.short()), "untag v1".into()]
+        );
+        assert!(fake.manifests.lock().unwrap().contains_key(&child));
+        assert_eq!(out.drifted[0].tag, "rollback");
+        assert_eq!(out.drifted[0].planned, None);
+        assert!(out.drifted[0].cancelled.contains(&child));
+    }
+
+    /// A movable kept tag that cannot be resolved before deleting (a 429) may name anything:
+    /// nothing goes by digest in that repository, doomed tags are untagged only.
+    #[tokio::test]
+    async fn an_unresolvable_kept_tag_stops_digest_deletions_without_recheck() {
+        let fake = Arc::new(Fake {
+            flaky: HashSet::from(["prod".to_string()]),
+            ..Fake::default()
+        });
+        let live = fake.add(&manifest("live", None), &["prod"]);
+        let old = fake.add(&manifest("old", None), &["old"]);
+        let referrer = fake.add(&manifest("ref", Some(&old)), &[]);
+        let plan = plan_of(
+            vec![
+                keep("prod", &live),
+                delete("old", &old, How::DeleteManifest),
+            ],
+            vec![referrer.clone()],
+        );
+        let out = run(fake.clone(), &plan, false).await;
+        assert_eq!(fake.calls(), ["untag old"]);
+        assert!(out.deleted_manifests.is_empty());
+        assert!(
+            out.skipped
+                .iter()
+                .any(|s| s.planned.as_ref() == Some(&referrer))
+        );
+    }
+
+    /// Nothing to delete: no request at all.
+    #[tokio::test]
+    async fn a_plan_that_deletes_nothing_checks_nothing() {
+        let fake = Arc::new(Fake::default());
+        let live = fake.add(&manifest("live", None), &["prod"]);
+        *fake.on_list.lock().unwrap() = vec![("x".into(), live.clone())];
+        let out = run(
+            fake.clone(),
+            &plan_of(vec![keep("prod", &live)], vec![]),
+            false,
+        )
+        .await;
+        assert!(out.recheck.is_none());
+        assert!(fake.resolved.lock().unwrap().is_empty());
+        assert_eq!(fake.tags(), ["prod"], "the tags were not even listed");
+    }
+
+    /// With a journal, each mutation's record (exact bytes, tags) is on disk before it is
+    /// sent; a journal that cannot be written sends nothing.
+    #[tokio::test]
+    async fn every_mutation_is_journaled_first_and_a_broken_journal_sends_nothing() {
+        let fake = Arc::new(Fake::default());
+        let a_m = manifest("a", None);
+        let a = fake.add(&a_m, &["old"]);
+        let b = fake.add(&manifest("b", None), &["shared", "main"]);
+        let plan = plan_of(
+            vec![
+                delete("old", &a, How::DeleteManifest),
+                delete("shared", &b, How::UntagOnly),
+                keep("main", &b),
+            ],
+            vec![],
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let journal = Journal::open(&path).unwrap();
+        let repos: HashMap<String, Arc<dyn Repository>> =
+            HashMap::from([("fake/repo".to_string(), fake.clone() as Arc<dyn Repository>)]);
+        let opts = ExecOptions {
+            concurrency: 1,
+            recheck: false,
+            journal: Some(&journal),
+        };
+        let report = execute(&plan, &repos, opts, &Progress::hidden())
+            .await
+            .unwrap();
+        assert!(!report.has_failures());
+        let records = super::super::journal::read(&path).unwrap();
+        assert_eq!(records.len(), 2);
+        let del = records
+            .iter()
+            .find(|r| r.action == Action::DeleteManifest)
+            .unwrap();
+        assert_eq!(del.digest, a);
+        assert_eq!(del.tags, ["old"]);
+        assert_eq!(del.bytes().unwrap(), a_m.bytes);
+        let untag = records.iter().find(|r| r.action == Action::Untag).unwrap();
+        assert_eq!(
+            (untag.digest.clone(), untag.tags.clone()),
+            (b, vec!["shared".to_string()])
+        );
+
+        // A journal whose write failed: nothing is sent, and it says why.
+        let fake = Arc::new(Fake::default());
+        let c = fake.add(&manifest("c", None), &["c"]);
+        let broken = Journal::broken(&dir.path().join("broken.jsonl"));
+        let repos: HashMap<String, Arc<dyn Repository>> =
+            HashMap::from([("fake/repo".to_string(), fake.clone() as Arc<dyn Repository>)]);
+        let opts = ExecOptions {
+            journal: Some(&broken),
+            ..opts
+        };
+        let plan = plan_of(vec![delete("c", &c, How::DeleteManifest)], vec![]);
+        let report = execute(&plan, &repos, opts, &Progress::hidden())
+            .await
+            .unwrap();
+        assert!(fake.calls().is_empty(), "{:?}", fake.calls());
+        assert!(report.journal_failure().is_some());
+        assert!(!report.changed());
     }
 }

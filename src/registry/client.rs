@@ -1187,6 +1187,60 @@ impl Repository for DistributionRepository {
         self.delete_manifest(&dummy).await?;
         Ok(UntagMethod::DummyManifest)
     }
+
+    async fn push_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Digest, Error> {
+        let parsed = Manifest::parse(bytes.clone(), Some(media_type), None)?;
+        match self.put_manifest(reference, media_type, bytes).await {
+            // Distribution names no digest in its answer's message: find the missing one, so
+            // that `restore` can say which blob the registry has collected.
+            Err(e @ Error::Status { .. }) if e.to_string().contains("BLOB_UNKNOWN") => {
+                Err(self.first_missing(&parsed).await.unwrap_or(e))
+            }
+            other => other,
+        }
+    }
+}
+
+impl DistributionRepository {
+    /// The first blob or child manifest `manifest` references that the registry does not have.
+    async fn first_missing(&self, manifest: &Manifest) -> Option<Error> {
+        let referenced = match &manifest.kind {
+            crate::registry::ManifestKind::Image { config, layers } => std::iter::once(config)
+                .chain(layers)
+                .map(|d| ("blobs", d))
+                .collect::<Vec<_>>(),
+            crate::registry::ManifestKind::Index { manifests } => {
+                manifests.iter().map(|d| ("manifests", d)).collect()
+            }
+        };
+        for (kind, d) in referenced {
+            let url = self.url(&format!("{kind}/{}", d.digest)).await.ok()?;
+            let reply = self
+                .send(self.manifest_request(Method::HEAD, url))
+                .await
+                .ok()?;
+            if reply.status == StatusCode::NOT_FOUND {
+                let what = if kind == "blobs" {
+                    "blob"
+                } else {
+                    "child manifest"
+                };
+                return Some(self.not_found(
+                    format!(
+                        "{what} {} (referenced by manifest {} in `{}`)",
+                        d.digest, manifest.digest, self.name
+                    ),
+                    &reply,
+                ));
+            }
+        }
+        None
+    }
 }
 
 #[cfg(test)]

@@ -80,6 +80,25 @@ pub trait Repository: Send + Sync {
     /// Removes one tag and leaves the manifest and its other tags alone. `current` is the
     /// manifest the tag points at now (its media type picks the dummy's media type family).
     async fn untag(&self, tag: &str, current: &Manifest) -> Result<UntagMethod, Error>;
+
+    /// Stores manifest bytes under `reference` (a tag, or the digest for an untagged
+    /// manifest) and returns the stored digest (`berth restore`). A manifest whose blobs or
+    /// children the backend no longer has fails with [`Error::NotFound`] naming the first
+    /// missing one.
+    async fn push_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Digest, Error> {
+        let _ = (reference, media_type, bytes);
+        Err(Error::Unsupported {
+            host: self.name().to_string(),
+            operation: "pushing manifests".into(),
+            detail: String::new(),
+            hint: "restore into a registry or an `oci:` layout".into(),
+        })
+    }
 }
 
 /// Settings for reaching registries, resolved by `settings`.

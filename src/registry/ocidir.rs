@@ -696,6 +696,31 @@ impl super::Repository for OciDir {
         self.write_index(&index)?;
         Ok(UntagMethod::TagDelete)
     }
+
+    async fn push_manifest(
+        &self,
+        reference: &str,
+        _media_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Digest, Error> {
+        let manifest = Manifest::parse(bytes, None, None)?;
+        // A layout has no registry to refuse a manifest whose blobs are gone: check here, so
+        // that a restored manifest is never one that cannot be read back.
+        let referenced = manifest.config().into_iter().chain(match &manifest.kind {
+            crate::registry::ManifestKind::Image { layers, .. } => layers.as_slice(),
+            crate::registry::ManifestKind::Index { manifests } => manifests.as_slice(),
+        });
+        for d in referenced {
+            if !self.blob_path(&d.digest).is_file() {
+                return Err(self.not_found(format!(
+                    "blob {} (referenced by manifest {})",
+                    d.digest, manifest.digest
+                )));
+            }
+        }
+        let tag = Digest::parse(reference).is_err().then_some(reference);
+        self.put_manifest(&manifest.bytes, tag)
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cleanup::execute::{ExecReport, RepoOutcome};
+use crate::cleanup::execute::{Drifted, ExecReport, RecheckCount, RepoOutcome};
 use crate::cleanup::plan::{Decision, How, Plan, Reason, RepoPlan};
 use crate::registry::Digest;
 
@@ -94,6 +94,10 @@ struct JsonRepo<'a> {
     manifest_deletions: Vec<JsonManifest<'a>>,
     failures: Vec<JsonFailure<'a>>,
     skipped: Vec<JsonSkipped<'a>>,
+    #[serde(skip_serializing_if = "<[Drifted]>::is_empty")]
+    drifted: &'a [Drifted],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recheck: Option<RecheckCount>,
 }
 
 #[derive(Serialize)]
@@ -151,6 +155,8 @@ pub struct Summary {
     pub failed: usize,
     /// Deletions skipped.
     pub skipped: usize,
+    /// Tags that moved onto a manifest the plan deleted (that deletion was cancelled).
+    pub drifted: usize,
 }
 
 impl std::ops::AddAssign for Summary {
@@ -163,6 +169,7 @@ impl std::ops::AddAssign for Summary {
         self.manifests_deleted += o.manifests_deleted;
         self.failed += o.failed;
         self.skipped += o.skipped;
+        self.drifted += o.drifted;
     }
 }
 
@@ -213,6 +220,7 @@ impl<'a> RepoView<'a> {
         }
         let mut summary = Summary {
             tags: plan.tags.len(),
+            drifted: outcome.map_or(0, |o| o.drifted.len()),
             ..Summary::default()
         };
         for t in &plan.tags {
@@ -339,6 +347,8 @@ pub fn json(report: &CleanupReport<'_>) -> String {
                             .collect()
                     })
                     .unwrap_or_default(),
+                drifted: v.outcome.map_or(&[], |o| o.drifted.as_slice()),
+                recheck: v.outcome.and_then(|o| o.recheck),
             })
             .collect(),
     };
@@ -363,6 +373,9 @@ fn summary_line(repo: &str, s: &Summary, mode: Mode) -> String {
             }
             if s.skipped > 0 {
                 let _ = write!(line, ", {} skipped", s.skipped);
+            }
+            if s.drifted > 0 {
+                let _ = write!(line, ", {} drifted", s.drifted);
             }
             if s.failed > 0 {
                 let _ = write!(line, ", {} FAILED", s.failed);
@@ -462,6 +475,9 @@ pub fn text(report: &CleanupReport<'_>) -> String {
             }
         }
         if let Some(o) = v.outcome {
+            for d in &o.drifted {
+                let _ = writeln!(out, "  drifted {}", drift_line(d));
+            }
             for s in &o.skipped {
                 let what = s.tag.as_deref().unwrap_or("(untagged manifest)");
                 let _ = writeln!(out, "  skipped {what}: {}", s.why);
@@ -477,6 +493,19 @@ pub fn text(report: &CleanupReport<'_>) -> String {
         }
     }
     out
+}
+
+/// `prod moved 1a2b… → 3c4d…: kept 3c4d…, 5e6f… (the plan deleted them)`.
+fn drift_line(d: &Drifted) -> String {
+    let cancelled: Vec<&str> = d.cancelled.iter().map(Digest::short).collect();
+    format!(
+        "{} moved {} → {}: kept {} (the plan deleted {})",
+        d.tag,
+        short(d.planned.as_ref()),
+        d.current.short(),
+        cancelled.join(", "),
+        if cancelled.len() == 1 { "it" } else { "them" }
+    )
 }
 
 fn md_escape(text: &str) -> String {
@@ -542,6 +571,9 @@ pub fn markdown(report: &CleanupReport<'_>) -> String {
             out.push('\n');
         }
         if let Some(o) = v.outcome {
+            for d in &o.drifted {
+                let _ = writeln!(out, "- **drifted** {}", md_escape(&drift_line(d)));
+            }
             for f in &o.failures {
                 let _ = writeln!(
                     out,
@@ -677,10 +709,54 @@ mod tests {
                     digest: d("c"),
                     action: "delete_manifest".into(),
                     message: "405 UNSUPPORTED: The operation is unsupported.".into(),
+                    journal: false,
                 }],
+                drifted: vec![],
+                recheck: None,
             }],
         };
         (plan, exec)
+    }
+
+    #[test]
+    fn a_drift_is_reported_in_every_format() {
+        let (plan, mut exec) = sample();
+        exec.repos[0].drifted.push(Drifted {
+            tag: "prod".into(),
+            planned: Some(d("a")),
+            current: d("b"),
+            cancelled: vec![d("b")],
+        });
+        exec.repos[0].recheck = Some(RecheckCount {
+            listed: 4,
+            resolved: 2,
+            manifests_read: 1,
+        });
+        let run = CleanupReport {
+            plan: &plan,
+            exec: Some(&exec),
+            mode: Mode::Run,
+        };
+        let line = format!(
+            "drifted prod moved {} → {}: kept {} (the plan deleted it)",
+            d("a").short(),
+            d("b").short(),
+            d("b").short()
+        );
+        let t = text(&run);
+        assert!(t.contains(", 1 drifted"), "{t}");
+        assert!(t.contains(&format!("  {line}")), "{t}");
+        assert!(
+            markdown(&run).contains(&format!("- **{}", line.replacen("drifted", "drifted**", 1)))
+        );
+        let v: serde_json::Value = serde_json::from_str(&json(&run)).unwrap();
+        let repo = &v["repos"][0];
+        assert_eq!(repo["drifted"][0]["tag"], "prod");
+        assert_eq!(repo["drifted"][0]["current"], d("b").as_str());
+        assert_eq!(repo["drifted"][0]["cancelled"][0], d("b").as_str());
+        assert_eq!(repo["recheck"]["resolved"], 2);
+        assert_eq!(repo["totals"]["drifted"], 1);
+        assert_eq!(v["totals"]["drifted"], 1);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod cleanup;
 pub mod progress;
+pub mod restore;
 pub mod tags;
 
 use std::io::{IsTerminal, Write};

@@ -80,6 +80,8 @@ pub struct CleanupSettings {
     pub mode: RunMode,
     /// Write the JSON plan here.
     pub plan_out: Option<PathBuf>,
+    /// Record every mutation here first (`--journal`).
+    pub journal: Option<PathBuf>,
     /// Report format on stdout.
     pub format: Format,
     /// Keep policies, protected tags, templates (`--keep-built-within` applied).
@@ -160,6 +162,7 @@ pub fn resolve(
         fetch: args.fetch.unwrap_or(in_ci),
         mode,
         plan_out: args.plan_out.clone(),
+        journal: args.journal.clone(),
         format: match args.output {
             OutputFormat::Text => Format::Text,
             OutputFormat::Json => Format::Json,

@@ -28,3 +28,7 @@ mod usage;
 mod hostile;
 // Hostile local inputs: layouts, berth.yaml, docker configs, CI output, export round trips.
 mod inputs;
+// Race-proof deletion: a tag that moves between scan and deletion cancels what it names.
+mod races;
+// `cleanup --journal` and `berth restore`: a killed run converges, its journal restores all.
+mod journal;

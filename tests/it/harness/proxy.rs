@@ -110,6 +110,17 @@ struct ProxyState {
     count: AtomicUsize,
     faults: Mutex<Vec<(Fault, usize)>>,
     log: Mutex<Vec<ProxiedRequest>>,
+    hooks: Mutex<Vec<Hook>>,
+}
+
+/// A closure run once, before the `nth` request with `method` whose path contains `path` is
+/// answered (see [`FaultProxy::before`]).
+struct Hook {
+    method: String,
+    path: String,
+    nth: usize,
+    seen: usize,
+    run: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// What to do with one request.
@@ -181,6 +192,7 @@ impl FaultProxy {
                 count: AtomicUsize::new(0),
                 faults: Mutex::new(faults),
                 log: Mutex::new(Vec::new()),
+                hooks: Mutex::new(Vec::new()),
             });
             *slot_in.lock().expect("state slot") = Some(state.clone());
             ready_tx.send(()).expect("report the proxy state");
@@ -234,6 +246,26 @@ impl FaultProxy {
             .lock()
             .expect("faults lock")
             .insert(0, (fault, 0));
+    }
+
+    /// Runs `hook` (on a blocking thread, so it may block or drive its own runtime) when the
+    /// `nth` request (1-based) with `method` whose path and query contain `path` arrives,
+    /// before that request is answered: a deterministic moment to change the registry between
+    /// two steps of the client, or to hold the client mid-run.
+    pub fn before(
+        &self,
+        method: &str,
+        path: &str,
+        nth: usize,
+        hook: impl FnOnce() + Send + 'static,
+    ) {
+        self.state.hooks.lock().expect("hooks lock").push(Hook {
+            method: method.to_string(),
+            path: path.to_string(),
+            nth,
+            seen: 0,
+            run: Some(Box::new(hook)),
+        });
     }
 
     /// How many requests reached the proxy (forwarded or not).
@@ -303,6 +335,24 @@ async fn serve_connection(stream: TcpStream, state: Arc<ProxyState>) {
             return;
         };
         let n = state.count.fetch_add(1, Ordering::SeqCst) + 1;
+        let due: Vec<Box<dyn FnOnce() + Send>> = {
+            let mut hooks = state.hooks.lock().expect("hooks lock");
+            hooks
+                .iter_mut()
+                .filter(|h| {
+                    h.method.eq_ignore_ascii_case(&head.method) && head.path.contains(&h.path)
+                })
+                .filter_map(|h| {
+                    h.seen += 1;
+                    if h.seen == h.nth { h.run.take() } else { None }
+                })
+                .collect()
+        };
+        for hook in due {
+            tokio::task::spawn_blocking(hook)
+                .await
+                .expect("a proxy hook panicked");
+        }
         let action = state.decide(n, &head.method, &head.path);
         let (response, status, injected) = match action {
             Action::Reset => {
