@@ -1219,7 +1219,7 @@ impl DistributionRepository {
             }
         };
         for (kind, d) in referenced {
-            let url = self.url(&format!("{kind}/{}", d.digest)).await.ok()?;
+            let url = self.url(&[kind, d.digest.as_str()], None).await.ok()?;
             let reply = self
                 .send(self.manifest_request(Method::HEAD, url))
                 .await

@@ -711,7 +711,10 @@ impl super::Repository for OciDir {
             crate::registry::ManifestKind::Index { manifests } => manifests.as_slice(),
         });
         for d in referenced {
-            if !self.blob_path(&d.digest).is_file() {
+            let present = self.blob_dir(d.digest.algorithm()).is_ok_and(|dir| {
+                std::fs::symlink_metadata(dir.join(d.digest.hex())).is_ok_and(|m| m.is_file())
+            });
+            if !present {
                 return Err(self.not_found(format!(
                     "blob {} (referenced by manifest {})",
                     d.digest, manifest.digest
