@@ -24,3 +24,5 @@ mod decisions;
 mod layouts;
 // Bad usage: exit 2 with a message that names the input.
 mod usage;
+// Many repositories: discovery from the catalog (`--all-repos`, `--repo-prefix`), `--shard`.
+mod repos;
