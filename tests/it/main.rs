@@ -26,3 +26,5 @@ mod layouts;
 mod usage;
 // Many repositories: discovery from the catalog (`--all-repos`, `--repo-prefix`), `--shard`.
 mod repos;
+// Faults injected through a cleanup of thousands of tags on the real registry.
+mod faults;
