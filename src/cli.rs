@@ -179,6 +179,30 @@ pub struct CleanupArgs {
     /// Override the safety guards (delete ratio, zero refs).
     #[arg(long, env = "BERTH_FORCE")]
     pub force: bool,
+    /// Discover the repositories: every --repo (or $BERTH_REPO) names a registry host or a
+    /// namespace (`127.0.0.1:5000`, `ghcr.io/acme`) and every repository under it is cleaned
+    /// (Distribution's catalog). Only for repositories built from this git repository.
+    #[arg(long, env = "BERTH_ALL_REPOS", conflicts_with = "apply")]
+    pub all_repos: bool,
+    /// Also clean every repository whose `host/path` is P or lies under it (`host/team` takes
+    /// `host/team/app`, not `host/teammate`); repeatable, discovered like --all-repos.
+    #[arg(
+        long = "repo-prefix",
+        value_name = "P",
+        env = "BERTH_REPO_PREFIX",
+        value_delimiter = ',',
+        conflicts_with = "apply"
+    )]
+    pub repo_prefixes: Vec<String>,
+    /// Clean only share I of N of the repositories (a stable hash of each name), for a CI job
+    /// matrix; e.g. 2/4 (GitLab `parallel:`: "$CI_NODE_INDEX/$CI_NODE_TOTAL").
+    #[arg(
+        long,
+        env = "BERTH_SHARD",
+        value_name = "I/N",
+        conflicts_with = "apply"
+    )]
+    pub shard: Option<String>,
 }
 
 /// `berth restore`.

@@ -6,7 +6,7 @@
 //! passed the guards, so `--apply FILE` only ever executes guarded plans; it re-resolves
 //! every tag it deletes and skips the ones that moved.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -20,10 +20,11 @@ use crate::cleanup::scan;
 use crate::cli::{CleanupArgs, GlobalArgs};
 use crate::exit::{ExitStatus, Failure};
 use crate::git::{self, CommitId, GitFacts};
-use crate::registry::{Connector, Repository};
+use crate::registry::reference::Reference;
+use crate::registry::{self, Connector, Repository};
 use crate::report::cleanup::{CleanupReport, Format, Mode};
 use crate::report::progress::Progress;
-use crate::settings::cleanup::{CleanupSettings, RunMode};
+use crate::settings::cleanup::{CleanupSettings, Root, RunMode};
 
 /// A finished cleanup: the plan, what execution did, and the exit status it earns.
 pub(crate) struct CleanupRun {
@@ -107,7 +108,7 @@ pub(crate) async fn cleanup(
         },
         known => known,
     };
-    let repos = open_repos(connector, &settings.repos)?;
+    let (repos, selection) = select_repos(settings, connector).await?;
     let concurrency = settings.registry.concurrency;
 
     let scan_progress = Progress::new("scan", 0, settings.progress);
@@ -147,13 +148,14 @@ pub(crate) async fn cleanup(
         tracing::debug!(?stats, "configs read");
     }
     scan_progress.finish();
-    let plan = plan::plan(&PlanInput {
+    let mut plan = plan::plan(&PlanInput {
         scans: &scanned.scans,
         git: &facts,
         config: &settings.config,
         pulls: &pulls,
         now,
     });
+    plan.notes.extend(selection);
 
     let guards = Guards {
         max_delete_ratio: settings.max_delete_ratio,
@@ -287,6 +289,144 @@ fn open_repos(connector: &Connector, names: &[String]) -> anyhow::Result<Vec<Arc
                 .map_err(|e| Failure::new(ExitStatus::Usage, e).into())
         })
         .collect()
+}
+
+/// The repositories this run cleans, and notes for the report on how they were chosen: the
+/// listed ones, then the ones discovered under `--all-repos` / `--repo-prefix` roots (each
+/// once), then the `--shard` share of all of them. Discovery is complete before anything is
+/// planned, let alone deleted.
+async fn select_repos(
+    settings: &CleanupSettings,
+    connector: &Connector,
+) -> anyhow::Result<(Vec<Arc<dyn Repository>>, Vec<String>)> {
+    let mut repos = open_repos(connector, &settings.repos)?;
+    let mut notes = Vec::new();
+    if !settings.discover.is_empty() {
+        let found = discover_repos(connector, &settings.discover).await?;
+        let mut seen: HashSet<String> = repos.iter().map(|r| r.name().to_string()).collect();
+        let new: Vec<String> = found
+            .names
+            .into_iter()
+            .filter(|name| seen.insert(name.clone()))
+            .collect();
+        let roots: Vec<String> = settings.discover.iter().map(ToString::to_string).collect();
+        notes.push(format!(
+            "{} repositories discovered under {} (the registry's catalog); every one is judged \
+             against this one git repository, so each must be built from it",
+            new.len(),
+            roots.join(", ")
+        ));
+        if !found.invalid.is_empty() {
+            notes.push(format!(
+                "the catalog listed names that are no valid repository names, skipped: {}",
+                found.invalid.join(", ")
+            ));
+        }
+        repos.extend(open_repos(connector, &new)?);
+    }
+    if let Some(shard) = settings.shard {
+        let all = repos.len();
+        repos.retain(|repo| shard.contains(repo.name()));
+        notes.push(format!(
+            "shard {shard}: {} of the {all} repositories (by a hash of each name; the other \
+             shards clean the rest)",
+            repos.len()
+        ));
+    }
+    Ok((repos, notes))
+}
+
+/// What the catalog holds under the discovery roots.
+struct Discovered {
+    /// Valid repository names (`host/path`), sorted, each once.
+    names: Vec<String>,
+    /// Listed names that are no repository reference (never opened, never sent back).
+    invalid: Vec<String>,
+}
+
+/// Lists the catalog of every root's host once and keeps what lies under a root. A root under
+/// which nothing is found is an error: a wrong host or namespace must not pass as a clean run.
+async fn discover_repos(connector: &Connector, roots: &[Root]) -> anyhow::Result<Discovered> {
+    let mut catalogs: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for root in roots {
+        if catalogs.contains_key(root.host.as_str()) {
+            continue;
+        }
+        let names = connector
+            .list_repositories(&root.host)
+            .await
+            .map_err(|e| Failure::new(ExitStatus::Error, catalog_error(root, e)))?;
+        tracing::info!(host = %root.host, repositories = names.len(), "catalog read");
+        catalogs.insert(&root.host, names);
+    }
+    let mut names = BTreeSet::new();
+    let mut invalid = BTreeSet::new();
+    for root in roots {
+        let mut found = 0;
+        for name in catalogs[root.host.as_str()]
+            .iter()
+            .filter(|name| root.contains(name))
+        {
+            match Reference::parse(name) {
+                Ok(r) if r.tag().is_none() && r.digest().is_none() => {
+                    found += 1;
+                    names.insert(name.clone());
+                }
+                _ => {
+                    tracing::warn!(name = %name.escape_debug(), "the catalog lists a name that is no repository; skipped");
+                    invalid.insert(name.escape_debug().to_string());
+                }
+            }
+        }
+        if found == 0 {
+            let place = if root.path.is_empty() {
+                format!("on {}", root.host)
+            } else {
+                format!("under {root}")
+            };
+            return Err(Failure::new(
+                ExitStatus::Error,
+                anyhow::anyhow!(
+                    "{} {root}: the registry's catalog lists no repository {place}, so there is \
+                     nothing to clean; check the host and namespace, or list the repositories \
+                     with --repo",
+                    root.flag
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(Discovered {
+        names: names.into_iter().collect(),
+        invalid: invalid.into_iter().collect(),
+    })
+}
+
+/// A catalog failure, with the way out when the registry refuses the listing itself.
+fn catalog_error(root: &Root, e: registry::Error) -> anyhow::Error {
+    use registry::Error as E;
+    let refused = match &e {
+        E::Denied { .. }
+        | E::NoCredentials { .. }
+        | E::WrongCredentials { .. }
+        | E::NotFound { .. }
+        | E::Unsupported { .. } => true,
+        E::Status { status, .. } => matches!(status, 401 | 403 | 404 | 405),
+        _ => false,
+    };
+    let head = format!(
+        "{} {root}: could not list the repositories of {} (GET /v2/_catalog)",
+        root.flag, root.host
+    );
+    if refused {
+        anyhow::anyhow!(
+            "{head}: {e}; discovery needs the registry's catalog and credentials with the \
+             `registry:catalog:*` scope, which most hosted registries do not grant: list the \
+             repositories with --repo (repeatable) instead of --all-repos / --repo-prefix"
+        )
+    } else {
+        anyhow::anyhow!("{head}: {e}")
+    }
 }
 
 /// Opens the repository, makes sure it has the remote's whole truth (fetching when allowed),

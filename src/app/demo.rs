@@ -58,6 +58,8 @@ pub async fn run(_global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitSta
 
     let settings = |mode: RunMode| CleanupSettings {
         repos: vec![format!("oci:{}", world.layout.display())],
+        discover: Vec::new(),
+        shard: None,
         git: GitOptions {
             git_dir: Some(world.git.clone()),
             remote: "origin".into(),

@@ -154,6 +154,18 @@ impl Connector {
         Ok(client.repository(reference.repository()))
     }
 
+    /// Every repository of the registry `host` (as a reference names it), as `host/path`:
+    /// Distribution's `/v2/_catalog`, every page. Most hosted registries refuse it (it needs
+    /// the `registry:catalog:*` scope), which comes back as the registry's error.
+    pub async fn list_repositories(&self, host: &str) -> Result<Vec<String>, Error> {
+        let client = self.client(host)?;
+        let paths = client.catalog().await?;
+        Ok(paths
+            .into_iter()
+            .map(|path| format!("{}/{path}", client.registry()))
+            .collect())
+    }
+
     /// Checks a login the way `docker login` does (`GET /v2/`, then Basic or a token from the
     /// Bearer realm with these credentials) without storing anything. Errors distinguish wrong
     /// credentials, an unreachable host, a TLS failure and a host that is not a registry.

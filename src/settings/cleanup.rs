@@ -16,6 +16,7 @@ use crate::env_vars;
 use crate::git::GitOptions;
 use crate::policy::{self, CleanupConfig};
 use crate::registry::RegistryOptions;
+use crate::registry::reference::Reference;
 use crate::report::cleanup::Format;
 use crate::report::progress::ProgressMode;
 
@@ -25,7 +26,7 @@ pub enum Error {
     /// No repository to clean.
     #[error(
         "no repository to clean: pass --repo REPO (repeatable), set BERTH_REPO, or run \
-         `berth ci-env` first, which exports it"
+         `berth ci-env` first, which exports it (or discover them: --all-repos, --repo-prefix)"
     )]
     NoRepo,
     /// `--max-delete-ratio` outside 0..=1.
@@ -48,6 +49,48 @@ pub enum Error {
         /// Without the tag or digest.
         bare: String,
     },
+    /// `--all-repos` without a host or namespace to discover under.
+    #[error(
+        "--all-repos discovers the repositories under each --repo value, and none was given: \
+         pass --repo HOST or --repo HOST/NAMESPACE (e.g. `127.0.0.1:5000` or `ghcr.io/acme`), \
+         or set BERTH_REPO"
+    )]
+    NoRoot,
+    /// An `oci:` layout given as a place to discover repositories in.
+    #[error(
+        "{flag} {root}: an oci: layout is one repository and cannot be discovered; pass it as \
+         --repo without --all-repos or --repo-prefix"
+    )]
+    OciRoot {
+        /// `--repo` (with `--all-repos`) or `--repo-prefix`.
+        flag: &'static str,
+        /// As given.
+        root: String,
+    },
+    /// A discovery root that is not `host` or `host/namespace`.
+    #[error(
+        "{flag} {root} is not a registry host or namespace: {why}; pass e.g. `127.0.0.1:5000` \
+         or `ghcr.io/acme`"
+    )]
+    BadRoot {
+        /// `--repo` (with `--all-repos`) or `--repo-prefix`.
+        flag: &'static str,
+        /// As given.
+        root: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// `--shard` that is not `I/N` with `1 <= I <= N`.
+    #[error(
+        "--shard `{input}` {why}: pass I/N with I from 1 to N, e.g. --shard 1/4 (in GitLab's \
+         `parallel:` jobs, --shard \"$CI_NODE_INDEX/$CI_NODE_TOTAL\")"
+    )]
+    Shard {
+        /// As given (flag or BERTH_SHARD).
+        input: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// `--repo` together with `--apply` (the plan names its repositories).
     #[error(
         "--apply FILE takes the repositories from the plan; drop --repo (or BERTH_REPO) or \
@@ -67,11 +110,156 @@ pub enum RunMode {
     Apply(PathBuf),
 }
 
+/// A place `--all-repos` or `--repo-prefix` discovers repositories in: a registry host and a
+/// namespace under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Root {
+    /// The flag it came from, for messages: `--repo` (with `--all-repos`) or `--repo-prefix`.
+    pub flag: &'static str,
+    /// The registry host as a reference names it (`127.0.0.1:5000`, `ghcr.io`).
+    pub host: String,
+    /// The namespace (`acme/team`), or empty for every repository of the host.
+    pub path: String,
+}
+
+impl Root {
+    /// `host` or `host/namespace`; a tag, a digest, a missing host or an `oci:` layout is an
+    /// error that names `flag`.
+    fn parse(flag: &'static str, text: &str) -> Result<Root, Error> {
+        let root = text.trim_end_matches('/');
+        if root.starts_with("oci:") {
+            return Err(Error::OciRoot {
+                flag,
+                root: text.to_string(),
+            });
+        }
+        let bad = |why: String| Error::BadRoot {
+            flag,
+            root: text.to_string(),
+            why,
+        };
+        let (host, path) = root.split_once('/').unwrap_or((root, ""));
+        if !(host.contains(['.', ':']) || host == "localhost") {
+            return Err(bad(format!(
+                "`{host}` is no registry host (for Docker Hub write `docker.io/{root}`)"
+            )));
+        }
+        // A bare host is not a reference; a probe repository under it checks the host part.
+        let probe = if path.is_empty() {
+            format!("{root}/probe")
+        } else {
+            root.to_string()
+        };
+        let reference = Reference::parse(&probe).map_err(|e| bad(e.to_string()))?;
+        if reference.tag().is_some() || reference.digest().is_some() {
+            return Err(bad("it names a tag or digest".into()));
+        }
+        Ok(Root {
+            flag,
+            host: reference.registry().to_string(),
+            path: if path.is_empty() {
+                String::new()
+            } else {
+                reference.repository().to_string()
+            },
+        })
+    }
+
+    /// Whether the repository `name` (`host/path`) is this namespace or lies under it, at a
+    /// path-component boundary: `host/team` holds `host/team/app`, not `host/teammate`.
+    pub fn contains(&self, name: &str) -> bool {
+        let Some(path) = name
+            .strip_prefix(self.host.as_str())
+            .and_then(|rest| rest.strip_prefix('/'))
+        else {
+            return false;
+        };
+        self.path.is_empty()
+            || path
+                .strip_prefix(self.path.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
+impl std::fmt::Display for Root {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.host)
+        } else {
+            write!(f, "{}/{}", self.host, self.path)
+        }
+    }
+}
+
+/// `--shard I/N`: share I (1-based, as GitLab's `CI_NODE_INDEX`) of N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1 to `total`.
+    pub index: u32,
+    /// How many shards there are.
+    pub total: u32,
+}
+
+impl Shard {
+    /// Parses `I/N`; anything else names the input.
+    pub fn parse(text: &str) -> Result<Shard, Error> {
+        let bad = |why| Error::Shard {
+            input: text.to_string(),
+            why,
+        };
+        let (i, n) = text
+            .trim()
+            .split_once('/')
+            .ok_or_else(|| bad("is not of the form I/N"))?;
+        let index: u32 = i
+            .trim()
+            .parse()
+            .map_err(|_| bad("has no number before the /"))?;
+        let total: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| bad("has no number after the /"))?;
+        if total == 0 {
+            return Err(bad("has zero shards"));
+        }
+        if index == 0 || index > total {
+            return Err(bad("has a shard number outside 1 to N"));
+        }
+        Ok(Shard { index, total })
+    }
+
+    /// The shard (1-based) `name` falls in among `total`: the first 8 bytes of the SHA-256 of
+    /// the name, mod `total`. It depends on the name alone, so a repository stays in its shard
+    /// when others are added or removed, and every job of a matrix agrees without talking.
+    pub fn of(name: &str, total: u32) -> u32 {
+        use sha2::Digest as _;
+        let hash = sha2::Sha256::digest(name.as_bytes());
+        let head = u64::from_be_bytes(hash[..8].try_into().expect("a SHA-256 has 32 bytes"));
+        (head % u64::from(total)) as u32 + 1
+    }
+
+    /// Whether the repository `name` is in this shard.
+    pub fn contains(&self, name: &str) -> bool {
+        Shard::of(name, self.total) == self.index
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.total)
+    }
+}
+
 /// Everything `berth cleanup` needs, validated.
 #[derive(Debug, Clone)]
 pub struct CleanupSettings {
-    /// Repositories (`host/path` or `oci:PATH`); empty with `--apply`.
+    /// Repositories listed (`host/path` or `oci:PATH`); empty with `--apply` and with
+    /// `--all-repos`, whose `--repo` values are [`Self::discover`] roots instead.
     pub repos: Vec<String>,
+    /// Where repositories are discovered (`--all-repos`, `--repo-prefix`); empty: nowhere.
+    pub discover: Vec<Root>,
+    /// `--shard I/N`: only the repositories of this share are cleaned.
+    pub shard: Option<Shard>,
     /// Where the git repository is and how to read it.
     pub git: GitOptions,
     /// Run `git fetch --prune --prune-tags [--unshallow]` first.
@@ -117,14 +305,34 @@ pub fn resolve(
         (None, true) => RunMode::DryRun,
         (None, false) => RunMode::Run,
     };
-    let repos: Vec<String> = args
+    let given: Vec<String> = args
         .repos
         .iter()
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty())
         .collect();
+    let (repos, mut discover) = if args.all_repos {
+        if given.is_empty() {
+            return Err(Error::NoRoot);
+        }
+        let roots = given
+            .iter()
+            .map(|r| Root::parse("--repo", r))
+            .collect::<Result<Vec<_>, _>>()?;
+        (Vec::new(), roots)
+    } else {
+        (given, Vec::new())
+    };
+    for prefix in args.repo_prefixes.iter().map(|p| p.trim()) {
+        if !prefix.is_empty() {
+            discover.push(Root::parse("--repo-prefix", prefix)?);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    discover.retain(|root| seen.insert(root.to_string()));
+    let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
     for repo in repos.iter().filter(|r| !r.starts_with("oci:")) {
-        if let Ok(reference) = crate::registry::reference::Reference::parse(repo) {
+        if let Ok(reference) = Reference::parse(repo) {
             if reference.tag().is_some() || reference.digest().is_some() {
                 return Err(Error::RepoWithTag {
                     repo: repo.clone(),
@@ -133,7 +341,7 @@ pub fn resolve(
             }
         }
     }
-    match (&mode, repos.is_empty()) {
+    match (&mode, repos.is_empty() && discover.is_empty()) {
         (RunMode::Apply(_), false) => return Err(Error::RepoWithApply),
         (RunMode::Apply(_), true) => {}
         (_, true) => return Err(Error::NoRepo),
@@ -153,6 +361,8 @@ pub fn resolve(
     let registry = super::registry_options(global);
     Ok(CleanupSettings {
         repos,
+        discover,
+        shard,
         git: GitOptions {
             git_dir: args.git_dir.clone(),
             remote: args.remote.clone(),
@@ -354,5 +564,161 @@ mod tests {
         let (g, a) = parse(&["berth", "cleanup", "--repo", "r"]);
         let e = resolve(&g, &a, &env_of(&[]), tmp.path()).unwrap_err();
         assert!(e.to_string().contains("berth.yaml"), "{e}");
+    }
+
+    #[test]
+    fn all_repos_turns_every_repo_into_a_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (g, a) = parse(&[
+            "berth",
+            "cleanup",
+            "--all-repos",
+            "--repo",
+            "127.0.0.1:5000/",
+            "--repo",
+            "ghcr.io/acme",
+            "--repo-prefix",
+            "ghcr.io/acme",
+            "--repo-prefix",
+            "localhost:5000/team/app",
+        ]);
+        let s = resolve(&g, &a, &env_of(&[]), tmp.path()).unwrap();
+        assert!(s.repos.is_empty());
+        let roots: Vec<String> = s.discover.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            roots,
+            ["127.0.0.1:5000", "ghcr.io/acme", "localhost:5000/team/app"]
+        );
+        assert_eq!(s.discover[0].flag, "--repo");
+        assert_eq!(s.discover[2].flag, "--repo-prefix");
+        // Without --all-repos the listed repositories stay and the prefixes add roots.
+        let (g, a) = parse(&[
+            "berth",
+            "cleanup",
+            "--repo",
+            "127.0.0.1:5000/app",
+            "--repo-prefix",
+            "127.0.0.1:5000/team",
+        ]);
+        let s = resolve(&g, &a, &env_of(&[]), tmp.path()).unwrap();
+        assert_eq!(s.repos, ["127.0.0.1:5000/app"]);
+        assert_eq!(s.discover.len(), 1);
+        let (g, a) = parse(&["berth", "cleanup", "--repo-prefix", "127.0.0.1:5000/team"]);
+        assert!(resolve(&g, &a, &env_of(&[]), tmp.path()).is_ok());
+    }
+
+    #[test]
+    fn roots_that_cannot_be_discovered_are_usage_errors_naming_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = |argv: &[&str]| {
+            let (g, a) = parse(argv);
+            resolve(&g, &a, &env_of(&[]), tmp.path())
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(&["berth", "cleanup", "--all-repos"]);
+        assert!(
+            e.contains("--all-repos") && e.contains("--repo HOST"),
+            "{e}"
+        );
+        let e = err(&["berth", "cleanup", "--all-repos", "--repo", "oci:/x"]);
+        assert!(
+            e.contains("--repo oci:/x") && e.contains("cannot be discovered"),
+            "{e}"
+        );
+        let e = err(&["berth", "cleanup", "--repo-prefix", "oci:/x"]);
+        assert!(e.contains("--repo-prefix oci:/x"), "{e}");
+        let e = err(&["berth", "cleanup", "--all-repos", "--repo", "acme/team"]);
+        assert!(
+            e.contains("acme/team") && e.contains("docker.io/acme/team"),
+            "{e}"
+        );
+        let e = err(&["berth", "cleanup", "--repo-prefix", "ghcr.io/acme:v1"]);
+        assert!(e.contains("ghcr.io/acme:v1") && e.contains("tag"), "{e}");
+        let e = err(&["berth", "cleanup", "--repo-prefix", "ghcr.io/Acme"]);
+        assert!(e.contains("ghcr.io/Acme"), "{e}");
+    }
+
+    #[test]
+    fn roots_hold_their_namespace_at_a_component_boundary() {
+        let root = |text| Root::parse("--repo-prefix", text).unwrap();
+        let team = root("host:5000/team");
+        assert!(team.contains("host:5000/team"));
+        assert!(team.contains("host:5000/team/app"));
+        assert!(team.contains("host:5000/team/a/b"));
+        assert!(!team.contains("host:5000/teammate"));
+        assert!(!team.contains("host:5000/teammate/app"));
+        assert!(!team.contains("other:5000/team/app"));
+        assert!(!team.contains("host:50000/team/app"));
+        let host = root("host:5000");
+        assert!(host.contains("host:5000/anything/at/all"));
+        assert!(!host.contains("host:50001/app"));
+        assert!(!host.contains("host:5000"));
+    }
+
+    #[test]
+    fn shards_parse_i_of_n_and_refuse_the_rest() {
+        assert_eq!(Shard::parse("2/4").unwrap(), Shard { index: 2, total: 4 });
+        assert_eq!(
+            Shard::parse(" 1 / 1 ").unwrap(),
+            Shard { index: 1, total: 1 }
+        );
+        for bad in ["0/4", "5/4", "1/0", "x", "1/x", "-1/4", "1/4/2", "", "/4"] {
+            let e = Shard::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(&format!("--shard `{bad}`")), "{bad}: {e}");
+            assert!(e.contains("I/N"), "{e}");
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let (g, a) = parse(&["berth", "cleanup", "--repo", "r", "--shard", "3/2"]);
+        assert!(matches!(
+            resolve(&g, &a, &env_of(&[]), tmp.path()),
+            Err(Error::Shard { .. })
+        ));
+        // GitLab's parallel variables never pick a shard on their own.
+        let (g, a) = parse(&["berth", "cleanup", "--repo", "r"]);
+        let s = resolve(
+            &g,
+            &a,
+            &env_of(&[("CI_NODE_INDEX", "2"), ("CI_NODE_TOTAL", "4")]),
+            tmp.path(),
+        )
+        .unwrap();
+        assert_eq!(s.shard, None);
+    }
+
+    #[test]
+    fn a_shard_depends_on_the_name_alone() {
+        // Fixed values (the first 8 bytes of SHA-256, big-endian, mod N, plus one): a change
+        // of hash would move repositories between the jobs of running CI matrices.
+        for (name, of4, of7) in [
+            ("ghcr.io/acme/app", 3, 1),
+            ("ghcr.io/acme/api", 4, 3),
+            ("127.0.0.1:5000/team/web", 1, 6),
+            ("registry.example.com/a/b", 2, 6),
+        ] {
+            assert_eq!(Shard::of(name, 4), of4, "{name}");
+            assert_eq!(Shard::of(name, 7), of7, "{name}");
+            assert_eq!(Shard::of(name, 1), 1);
+        }
+        assert!(Shard { index: 3, total: 4 }.contains("ghcr.io/acme/app"));
+        assert!(!Shard { index: 1, total: 4 }.contains("ghcr.io/acme/app"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn shards_partition_every_set(
+            names in proptest::collection::btree_set("[a-z0-9]{1,12}(/[a-z0-9]{1,8}){0,2}", 0..60),
+            total in 1u32..9,
+        ) {
+            let names: Vec<String> = names.into_iter().map(|n| format!("host:5000/{n}")).collect();
+            let mut taken = Vec::new();
+            for index in 1..=total {
+                let shard = Shard { index, total };
+                taken.extend(names.iter().filter(|n| shard.contains(n)).cloned());
+            }
+            taken.sort();
+            // Every name in exactly one shard: the union is the set, with no repeats.
+            proptest::prop_assert_eq!(&taken, &names);
+        }
     }
 }

@@ -32,3 +32,7 @@ mod inputs;
 mod races;
 // `cleanup --journal` and `berth restore`: a killed run converges, its journal restores all.
 mod journal;
+// Many repositories: discovery from the catalog (`--all-repos`, `--repo-prefix`), `--shard`.
+mod repos;
+// Faults injected through a cleanup of thousands of tags on the real registry.
+mod faults;

@@ -31,6 +31,16 @@ pub enum Match {
         /// How many matching requests fail; later ones are forwarded.
         times: usize,
     },
+    /// Every `every`-th request with this method (`None`: any) whose path and query contain
+    /// `path`: a steady rate of faults through a long run.
+    Every {
+        /// e.g. `Some("GET".into())`.
+        method: Option<String>,
+        /// A substring of the path and query, e.g. `/manifests/`.
+        path: String,
+        /// The period: 1 hits every matching request.
+        every: usize,
+    },
 }
 
 impl Match {
@@ -49,6 +59,15 @@ impl Match {
             method: Some(method.to_string()),
             path: path.to_string(),
             times,
+        }
+    }
+
+    /// Every `every`-th request with `method` (empty: any) whose path contains `path`.
+    pub fn every(method: &str, path: &str, every: usize) -> Match {
+        Match::Every {
+            method: (!method.is_empty()).then(|| method.to_string()),
+            path: path.to_string(),
+            every: every.max(1),
         }
     }
 }
@@ -71,6 +90,19 @@ pub enum Fault {
         /// Which requests.
         when: Match,
     },
+    /// Forward the request, then reset the connection instead of answering: the registry did
+    /// what was asked, and the client cannot know.
+    ResetAfterForward {
+        /// Which requests.
+        when: Match,
+    },
+    /// Forward the request and answer in two halves with a pause between (a slow body).
+    SlowBody {
+        /// Which requests.
+        when: Match,
+        /// The pause after the first half.
+        pause: std::time::Duration,
+    },
 }
 
 impl Fault {
@@ -85,7 +117,10 @@ impl Fault {
 
     fn when(&self) -> &Match {
         match self {
-            Fault::Status { when, .. } | Fault::Reset { when } => when,
+            Fault::Status { when, .. }
+            | Fault::Reset { when }
+            | Fault::ResetAfterForward { when }
+            | Fault::SlowBody { when, .. } => when,
         }
     }
 }
@@ -128,11 +163,16 @@ enum Action {
     Forward,
     Status(u16, Option<String>),
     Reset,
+    ForwardThenReset,
+    Slow(std::time::Duration),
 }
 
 impl ProxyState {
     fn decide(&self, n: usize, method: &str, path: &str) -> Action {
         let mut faults = self.faults.lock().expect("faults lock");
+        let matches = |m: &Option<String>, p: &str| {
+            m.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method)) && path.contains(p)
+        };
         for (fault, used) in faults.iter_mut() {
             let hit = match fault.when() {
                 Match::Nth(k) => *k == n,
@@ -140,14 +180,23 @@ impl ProxyState {
                     method: m,
                     path: p,
                     times,
+                } => *used < *times && matches(m, p),
+                // `used` counts the matching requests here, hit or not.
+                Match::Every {
+                    method: m,
+                    path: p,
+                    every,
                 } => {
-                    *used < *times
-                        && m.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
-                        && path.contains(p.as_str())
+                    if matches(m, p) {
+                        *used += 1;
+                    }
+                    matches(m, p) && *used % *every == 0
                 }
             };
             if hit {
-                *used += 1;
+                if !matches!(fault.when(), Match::Every { .. }) {
+                    *used += 1;
+                }
                 return match fault {
                     Fault::Status {
                         status,
@@ -155,6 +204,8 @@ impl ProxyState {
                         ..
                     } => Action::Status(*status, retry_after.clone()),
                     Fault::Reset { .. } => Action::Reset,
+                    Fault::ResetAfterForward { .. } => Action::ForwardThenReset,
+                    Fault::SlowBody { pause, .. } => Action::Slow(*pause),
                 };
             }
         }
@@ -374,6 +425,28 @@ async fn serve_connection(stream: TcpStream, state: Arc<ProxyState>) {
             Action::Forward => {
                 let (bytes, status) = forward(&state, &head, body).await;
                 (bytes, status, false)
+            }
+            Action::ForwardThenReset => {
+                let (_, status) = forward(&state, &head, body).await;
+                state.log.lock().expect("log lock").push(ProxiedRequest {
+                    method: head.method,
+                    path: head.path,
+                    status: Some(status),
+                    injected: true,
+                });
+                let _ = stream.get_ref().set_zero_linger();
+                return;
+            }
+            Action::Slow(pause) => {
+                let (bytes, status) = forward(&state, &head, body).await;
+                let (first, rest) = bytes.split_at(bytes.len() / 2);
+                if stream.get_mut().write_all(first).await.is_err()
+                    || stream.get_mut().flush().await.is_err()
+                {
+                    return;
+                }
+                tokio::time::sleep(pause).await;
+                (rest.to_vec(), status, true)
             }
         };
         let keep_alive = head.keep_alive();
@@ -674,5 +747,52 @@ mod tests {
         assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
         assert_eq!(proxy.requests(), 5);
         assert_eq!(proxy.log()[0].status, None);
+    }
+
+    #[tokio::test]
+    async fn proxy_faults_every_nth_slows_bodies_and_loses_answers() {
+        let registry = TestRegistry::start(Auth::None);
+        let seeder = Seeder::new(&registry);
+        let digest = seeder.push_image("app", "v1", &ImageSpec::new("e")).await;
+        let proxy = FaultProxy::start(
+            &registry.url(),
+            vec![
+                Fault::Status {
+                    when: Match::every("GET", "/_catalog", 3),
+                    status: 503,
+                    retry_after: None,
+                },
+                Fault::SlowBody {
+                    when: Match::requests("GET", "/tags/list", 1),
+                    pause: std::time::Duration::from_millis(50),
+                },
+                Fault::ResetAfterForward {
+                    when: Match::requests("DELETE", "/manifests/", 1),
+                },
+            ],
+        );
+        let client = reqwest::Client::new();
+        let mut statuses = Vec::new();
+        for _ in 0..6 {
+            let url = format!("{}/v2/_catalog", proxy.url());
+            statuses.push(client.get(url).send().await.unwrap().status().as_u16());
+        }
+        assert_eq!(statuses, [200, 200, 503, 200, 200, 503]);
+        let slow = client
+            .get(format!("{}/v2/app/tags/list", proxy.url()))
+            .send()
+            .await
+            .unwrap();
+        let body: serde_json::Value = slow.json().await.unwrap();
+        assert_eq!(body["tags"], serde_json::json!(["v1"]));
+        let lost = client
+            .delete(format!("{}/v2/app/manifests/{digest}", proxy.url()))
+            .send()
+            .await;
+        assert!(lost.is_err(), "the answer must be lost: {lost:?}");
+        // ...but the registry did delete it.
+        assert!(!seeder.manifest_exists("app", &digest).await);
+        let log = proxy.log();
+        assert!(log.last().unwrap().injected && log.last().unwrap().status == Some(202));
     }
 }
