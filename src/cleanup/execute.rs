@@ -764,6 +764,13 @@ async fn run_job(repo: &dyn Repository, job: Job, log: Option<&Journal>) -> JobR
                     tracing::debug!(repo = repo.name(), %digest, ?tags, "deleted manifest");
                     JobResult::Deleted(DeletedManifest { digest, tags })
                 }
+                // Absent is what was asked: a retried DELETE whose first answer was lost after
+                // the registry acted (or a registry that answered 500 after deleting) meets a
+                // 404, and so does a manifest another job deleted meanwhile.
+                Err(e) if e.is_not_found() => {
+                    tracing::debug!(repo = repo.name(), %digest, ?tags, "manifest already absent");
+                    JobResult::Deleted(DeletedManifest { digest, tags })
+                }
                 Err(e) => JobResult::Failed(ExecFailure::new(
                     tags,
                     digest,

@@ -1184,7 +1184,12 @@ impl Repository for DistributionRepository {
         );
         let (mt, bytes) = self.dummy_manifest(current).await?;
         let dummy = self.put_manifest(tag, &mt, bytes).await?;
-        self.delete_manifest(&dummy).await?;
+        // The dummy's digest is unique to this untag: a 404 means a retried DELETE already
+        // removed it, and the tag is gone either way.
+        match self.delete_manifest(&dummy).await {
+            Err(e) if !e.is_not_found() => return Err(e),
+            _ => {}
+        }
         Ok(UntagMethod::DummyManifest)
     }
 
