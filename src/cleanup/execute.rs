@@ -237,9 +237,11 @@ pub fn step_count(plan: &Plan) -> u64 {
 }
 
 /// A kept tag that fits a template with a commit part names one build of one commit: CI does
-/// not move it, so the check before deleting does not resolve it again.
+/// not move it, so the check before deleting does not resolve it again. A tag linked to its
+/// commit by a label only (`stable`, `nightly`) can move, and is resolved again.
 fn commit_pinned(decision: &Decision) -> bool {
-    matches!(decision, Decision::Keep { reason } if reason.kind == "policy")
+    matches!(decision, Decision::Keep { reason }
+        if reason.kind == "policy" && reason.details.get("template").is_some())
 }
 
 async fn execute_repo(
@@ -960,17 +962,24 @@ mod tests {
         }
     }
 
-    /// Kept through a commit template (`sha-{sha7}`): the planner's `policy` reason.
-    fn keep_pinned(tag: &str, d: &Digest) -> TagDecision {
+    /// Kept by a policy through its commit: the planner's `policy` reason, with the template
+    /// that linked it (`sha-{sha7}`), or none when a revision label did.
+    fn keep_by_policy(tag: &str, d: &Digest, template: Option<&str>) -> TagDecision {
+        let mut reason = Reason {
+            kind: "policy".into(),
+            ..reason()
+        };
+        if let Some(t) = template {
+            reason.details.insert("template", t.to_string());
+        }
         TagDecision {
-            decision: Decision::Keep {
-                reason: Reason {
-                    kind: "policy".into(),
-                    ..reason()
-                },
-            },
+            decision: Decision::Keep { reason },
             ..keep(tag, d)
         }
+    }
+
+    fn keep_pinned(tag: &str, d: &Digest) -> TagDecision {
+        keep_by_policy(tag, d, Some("sha-{sha7}"))
     }
 
     fn index_of(children: &[&Digest]) -> Manifest {
@@ -1163,12 +1172,13 @@ mod tests {
     /// The rollback race: `prod` is re-tagged onto the image the plan deletes between the scan
     /// and the deletion. The deletion is cancelled (the image's other doomed tag is untagged),
     /// its signature stays, and the drift names the tag and both digests. Only tags that can
-    /// move are resolved again: not the doomed ones, not the commit-pinned ones.
+    /// move are resolved again: not the doomed ones, not the commit-pinned ones (but a tag a
+    /// revision label linked, `stable`, is).
     #[tokio::test]
     async fn a_kept_tag_that_moved_onto_a_doomed_image_cancels_its_deletion() {
         let fake = Arc::new(Fake::default());
         let old = fake.add(&manifest("old", None), &["old", "old-2"]);
-        let live = fake.add(&manifest("live", None), &["prod", "sha-1234567"]);
+        let live = fake.add(&manifest("live", None), &["prod", "sha-1234567", "stable"]);
         let gone = fake.add(&manifest("gone", None), &["gone"]);
         let sig_tag = format!("sha256-{}.sig", old.hex());
         let sig = fake.add(&manifest("sig", Some(&old)), &[&sig_tag]);
@@ -1178,6 +1188,7 @@ mod tests {
             vec![
                 keep("prod", &live),
                 keep_pinned("sha-1234567", &live),
+                keep_by_policy("stable", &live, None),
                 delete("old", &old, How::DeleteManifest),
                 delete("old-2", &old, How::DeleteManifest),
                 delete("gone", &gone, How::DeleteManifest),
@@ -1187,7 +1198,9 @@ mod tests {
         );
         let out = run(fake.clone(), &plan, false).await;
         assert!(out.failures.is_empty(), "{:?}", out.failures);
-        assert_eq!(fake.resolved.lock().unwrap().as_slice(), ["prod"]);
+        let mut resolved = fake.resolved.lock().unwrap().clone();
+        resolved.sort();
+        assert_eq!(resolved, ["prod", "stable"]);
         let calls = fake.calls();
         assert!(
             calls.contains(&format!("delete {}", gone.short())),
@@ -1202,7 +1215,10 @@ mod tests {
             !calls.contains(&format!("delete {}", referrer.short())),
             "{calls:?}"
         );
-        assert_eq!(fake.tags(), ["prod", "sha-1234567", sig_tag.as_str()]);
+        assert_eq!(
+            fake.tags(),
+            ["prod", "sha-1234567", sig_tag.as_str(), "stable"]
+        );
         assert_eq!(out.drifted.len(), 1, "{:?}", out.drifted);
         let d = &out.drifted[0];
         assert_eq!(d.tag, "prod");
@@ -1212,7 +1228,7 @@ mod tests {
         assert!(d.cancelled.contains(&referrer));
         assert_eq!(out.untagged.len(), 2);
         let count = out.recheck.unwrap();
-        assert_eq!((count.listed, count.resolved), (6, 1));
+        assert_eq!((count.listed, count.resolved), (7, 2));
     }
 
     /// A tag that appeared since the scan and names a doomed index keeps the index and its

@@ -251,6 +251,14 @@ impl Details {
         self.0.is_empty()
     }
 
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+            .ok()
+            .map(|at| self.0[at].1.as_str())
+    }
+
     /// Sets `key`, keeping the keys in order.
     pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: String) {
         let key = key.into();
@@ -1115,12 +1123,16 @@ impl<'a> Context<'a> {
                     },
                 )
             };
-            return Pending::Keep(
-                reason
-                    .with("ref", r.name.clone())
-                    .with("policy", (sel.policy + 1).to_string())
-                    .with("commit", group),
-            );
+            let reason = reason
+                .with("ref", r.name.clone())
+                .with("policy", (sel.policy + 1).to_string())
+                .with("commit", group);
+            // Which template pinned the tag to its commit: the executor re-checks every kept
+            // tag but these before deleting, since a label-linked tag (`stable`) can move.
+            return Pending::Keep(match via {
+                Via::Template(t) => reason.with("template", t.to_string()),
+                Via::Label(_) => reason,
+            });
         }
         if let Some(by) = by(unknown_reach) {
             return Pending::Keep(
