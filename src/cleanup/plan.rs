@@ -227,8 +227,8 @@ pub struct Totals {
 /// Why a tag is kept or deleted; renders as one line of plain English.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
-    /// Machine-readable kind: `protected`, `live_ref`, `policy`, `signature`, `unlinked`,
-    /// `built_within`, `ambiguous`, `missing_evidence`, `shallow` (kept) and `dead_ref`,
+    /// Machine-readable kind: `protected`, `live_ref`, `policy`, `kept_image`, `signature`,
+    /// `unlinked`, `built_within`, `ambiguous`, `missing_evidence`, `shallow` (kept) and `dead_ref`,
     /// `commit_gone`, `policy`, `signature`, `unlinked`, `referrer`, `untagged_child`
     /// (deleted).
     pub kind: Cow<'static, str>,
@@ -317,6 +317,56 @@ impl Reason {
     fn with(mut self, key: &'static str, value: impl Into<String>) -> Reason {
         self.details.insert(key, value.into());
         self
+    }
+}
+
+/// A live ref's image keeps the commit-linked tags on it, as a policy-kept image does (DESIGN
+/// §3: every commit-linked tag on a kept image is kept): a tag whose commit live history still
+/// holds (a gone commit is `commit_gone`, not `policy`) but no policy keeps, on an image that
+/// the tag of a live branch, git tag or open (or unknown) pull request keeps, stays with it.
+/// Otherwise knowing more would untag more: a pull request known to be open keeps its image
+/// as a live ref, where a closed one leaves its tag to the image's revision label, whose commit
+/// a policy keeps, and that keeps every commit tag on the image. Protected and other kept tags
+/// are no anchor: their image stays, its unkept commit tags go (untag only).
+fn keep_commit_tags_of_kept_images(
+    tags: &mut [TagDecision],
+    nodes: &[Option<Node>],
+    is_follower: &[bool],
+) {
+    let mut keeper: HashMap<Node, usize> = HashMap::new();
+    for (k, t) in tags.iter().enumerate() {
+        if let (Decision::Keep { reason }, Some(n), false) = (&t.decision, nodes[k], is_follower[k])
+            && matches!(reason.kind.as_ref(), "live_ref" | "pull_request_unknown")
+        {
+            keeper.entry(n).or_insert(k);
+        }
+    }
+    if keeper.is_empty() {
+        return;
+    }
+    let mut kept = Vec::new();
+    for (k, t) in tags.iter().enumerate() {
+        if let (Decision::Delete { reason, .. }, Some(n)) = (&t.decision, nodes[k])
+            && reason.kind == "policy"
+            && let Some(&by) = keeper.get(&n)
+        {
+            let mut keep = Reason::kept(
+                "kept_image",
+                format_args!(
+                    "its image is kept as the image of tag `{}`, and its commit is still in a live \
+                     branch or tag (no keep policy keeps the commit by itself)",
+                    tags[by].tag
+                ),
+            )
+            .with("by_tag", tags[by].tag.clone());
+            if let Some(c) = reason.details.get("commit") {
+                keep = keep.with("commit", c.to_string());
+            }
+            kept.push((k, keep));
+        }
+    }
+    for (k, reason) in kept {
+        tags[k].decision = Decision::Keep { reason };
     }
 }
 
@@ -705,6 +755,8 @@ impl<'a> Context<'a> {
                 decision,
             }
         });
+
+        keep_commit_tags_of_kept_images(&mut tags, &nodes, &is_follower);
 
         let any_unresolved = scan.tags.iter().any(|t| t.digest.is_err());
         // Everything a kept tag needs stays: its manifest, index children, referrers.
