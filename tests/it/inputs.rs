@@ -562,6 +562,7 @@ fn no_credential_shape_appears_in_any_message() {
     let server = harness::spawn_server(challenge_router());
     let host = server.addr().to_string();
     let repo = format!("{host}/app");
+    let (_git, clone, _, _) = git();
     for shape in credential_shapes() {
         let text = shape.replace("HOST", &host);
         let dir = harness::temp_dir();
@@ -571,12 +572,10 @@ fn no_credential_shape_appears_in_any_message() {
             run(berth()
                 .env("DOCKER_CONFIG", dir.path())
                 .args(["tags", &repo])),
-            run(berth().env("DOCKER_CONFIG", dir.path()).args([
-                "cleanup",
-                "--dry-run",
-                "--repo",
-                &repo,
-            ])),
+            run(berth()
+                .env("DOCKER_CONFIG", dir.path())
+                .args(["cleanup", "--dry-run", "--repo", &repo, "--git-dir"])
+                .arg(&clone)),
         ];
         let home = harness::temp_dir();
         fs::create_dir(home.path().join(".docker")).unwrap();
@@ -689,9 +688,12 @@ fn each_cause_is_printed_once() {
     let docker = dir.path().join("docker");
     fs::create_dir_all(docker.join("config.json")).unwrap();
     let repo = format!("{}/app", server.addr());
+    // The project's own checkout is no fixture: its remote may have moved on.
+    let (_git, clone, _, _) = git();
+    let clone = clone.to_str().unwrap();
     for args in [
         vec!["tags", &repo],
-        vec!["cleanup", "--dry-run", "--repo", &repo],
+        vec!["cleanup", "--dry-run", "--repo", &repo, "--git-dir", clone],
     ] {
         let out = run(berth().env("DOCKER_CONFIG", &docker).args(&args));
         assert_ne!(out.code, 0, "{}", out.stderr);
