@@ -15,6 +15,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod env_vars;
 pub mod exit;
+pub mod file_kind;
 pub mod forge;
 pub mod git;
 pub mod policy;

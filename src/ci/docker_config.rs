@@ -351,7 +351,7 @@ fn copy_tree(src: &Path, dst: &Path, top: bool, skipped: &mut Vec<String>) -> Re
                 Ok(target) => {
                     skip(&format!(
                         "a symbolic link to {}",
-                        kind_of(&target.file_type())
+                        crate::file_kind::describe(&target.file_type())
                     ));
                     continue;
                 }
@@ -373,35 +373,11 @@ fn copy_tree(src: &Path, dst: &Path, top: bool, skipped: &mut Vec<String>) -> Re
         } else {
             skip(&format!(
                 "{} (only regular files and directories are copied)",
-                kind_of(&kind)
+                crate::file_kind::describe(&kind)
             ));
         }
     }
     Ok(())
-}
-
-/// What a directory entry is, for the list of skipped entries.
-fn kind_of(t: &fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a FIFO";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-        if t.is_char_device() || t.is_block_device() {
-            return "a device";
-        }
-    }
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_file() {
-        "a regular file"
-    } else {
-        "a special file"
-    }
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), Error> {

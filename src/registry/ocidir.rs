@@ -202,7 +202,7 @@ impl OciDir {
             Ok(m) if m.is_dir() => Ok(()),
             Ok(m) => Err(self.error(format!(
                 "`{name}` is {}, not a directory; the layout is corrupt",
-                kind_of(&m.file_type())
+                crate::file_kind::describe(&m.file_type())
             ))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 Err(self.not_found(format!("`{name}`")))
@@ -389,7 +389,7 @@ impl OciDir {
                         layout = %self.name,
                         "skipped `blobs/{alg_name}` in the collection: it is {}, not a \
                          directory of the layout, and berth never leaves the layout",
-                        kind_of(&t)
+                        crate::file_kind::describe(&t)
                     );
                     continue;
                 }
@@ -422,7 +422,7 @@ impl OciDir {
                             %digest,
                             "left `blobs/{alg_name}/{name}` alone: it is {}, and berth removes \
                              only regular files",
-                            kind_of(&t)
+                            crate::file_kind::describe(&t)
                         );
                         continue;
                     }
@@ -471,7 +471,11 @@ enum BlobProblem {
 fn open_regular(path: &Path) -> Result<(std::fs::File, u64), BlobProblem> {
     // A first look without opening: opening some devices has effects of its own.
     match std::fs::symlink_metadata(path) {
-        Ok(m) if !m.is_file() => return Err(BlobProblem::NotRegular(kind_of(&m.file_type()))),
+        Ok(m) if !m.is_file() => {
+            return Err(BlobProblem::NotRegular(crate::file_kind::describe(
+                &m.file_type(),
+            )));
+        }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobProblem::Missing),
         Err(e) => return Err(BlobProblem::Io(e)),
@@ -493,35 +497,11 @@ fn open_regular(path: &Path) -> Result<(std::fs::File, u64), BlobProblem> {
     };
     let meta = file.metadata().map_err(BlobProblem::Io)?;
     if !meta.is_file() {
-        return Err(BlobProblem::NotRegular(kind_of(&meta.file_type())));
+        return Err(BlobProblem::NotRegular(crate::file_kind::describe(
+            &meta.file_type(),
+        )));
     }
     Ok((file, meta.len()))
-}
-
-/// What a directory entry is, for messages.
-fn kind_of(t: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a FIFO";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-        if t.is_char_device() || t.is_block_device() {
-            return "a device";
-        }
-    }
-    if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_dir() {
-        "a directory"
-    } else if t.is_file() {
-        "a regular file"
-    } else {
-        "a special file"
-    }
 }
 
 /// The tag of an `index.json` entry.
