@@ -50,6 +50,43 @@ pub struct GlobalArgs {
         value_parser = parse_concurrency
     )]
     pub concurrency: Option<usize>,
+    /// Registry implementation: auto (detect from the host), default (plain Distribution API),
+    /// dockerhub, github, gitlab, harbor, quay, acr, ecr, gcr, jfrog, nexus, yandex.
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_CONTAINER_REGISTRY",
+        value_name = "KIND",
+        value_parser = parse_container_registry
+    )]
+    pub container_registry: Option<ContainerRegistryArg>,
+    /// GitLab project (numeric id or `group/project`) whose registry repositories berth
+    /// lists; default: CI_PROJECT_ID, else CI_PROJECT_PATH, else the image path.
+    #[arg(
+        long,
+        global = true,
+        env = "BERTH_GITLAB_PROJECT",
+        value_name = "PROJECT"
+    )]
+    pub gitlab_project: Option<String>,
+}
+
+/// `--container-registry`: `auto`, or a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerRegistryArg {
+    /// Detect from the host (and the CI job).
+    Auto,
+    /// This kind.
+    Kind(crate::registry::providers::ContainerRegistry),
+}
+
+fn parse_container_registry(text: &str) -> Result<ContainerRegistryArg, String> {
+    if text.trim().eq_ignore_ascii_case("auto") {
+        return Ok(ContainerRegistryArg::Auto);
+    }
+    text.parse()
+        .map(ContainerRegistryArg::Kind)
+        .map_err(|e: crate::registry::providers::UnknownKind| e.to_string())
 }
 
 /// `--concurrency`: 1 to 256. Zero would stall and a huge value would exhaust sockets (or

@@ -61,3 +61,20 @@ pub const CI_API_V4_URL: &str = "CI_API_V4_URL";
 pub const BERTH_GITLAB_TOKEN: &str = "BERTH_GITLAB_TOKEN";
 /// The GitLab job token, sent as `JOB-TOKEN` when no `BERTH_GITLAB_TOKEN` is set.
 pub const CI_JOB_TOKEN: &str = "CI_JOB_TOKEN";
+/// The registry host of a GitLab job's project (`registry.gitlab.com`, `gitlab.example.com:5050`);
+/// in a GitLab job that host is detected as GitLab's registry whatever its name.
+pub const CI_REGISTRY: &str = "CI_REGISTRY";
+/// GraphQL endpoint of the GitHub instance (`https://api.github.com/graphql`), for the legacy
+/// docker.pkg.github.com packages.
+pub const GITHUB_GRAPHQL_URL: &str = "GITHUB_GRAPHQL_URL";
+/// The registry implementation (`auto`, `default`, `dockerhub`, `github`, `gitlab`, …): the
+/// env twin of `--container-registry`; `ci-env` exports it when it knows.
+pub const BERTH_CONTAINER_REGISTRY: &str = "BERTH_CONTAINER_REGISTRY";
+/// Docker Hub API base (`https://hub.docker.com`), for mirrors and tests.
+pub const BERTH_DOCKERHUB_API_URL: &str = "BERTH_DOCKERHUB_API_URL";
+/// A Docker Hub API token (JWT or access token) for listing and deleting tags.
+pub const BERTH_DOCKERHUB_TOKEN: &str = "BERTH_DOCKERHUB_TOKEN";
+/// Docker Hub user for the Hub API login (with `BERTH_DOCKERHUB_PASSWORD`).
+pub const BERTH_DOCKERHUB_USERNAME: &str = "BERTH_DOCKERHUB_USERNAME";
+/// Docker Hub password or personal access token (scope Read, Write, Delete to delete tags).
+pub const BERTH_DOCKERHUB_PASSWORD: &str = "BERTH_DOCKERHUB_PASSWORD";

@@ -37,7 +37,7 @@ pub async fn run(global: &GlobalArgs, args: CiEnvArgs) -> anyhow::Result<ExitSta
 
     let login = match (&ctx.login, settings.login) {
         (Some(login), true) => {
-            Connector::new(settings::registry_options(global))
+            Connector::new(settings::registry_options(global, &settings::process_env))
                 .verify_login(&login.host, &login.username, &login.password)
                 .await
                 .with_context(|| {

@@ -53,7 +53,7 @@ pub async fn run(global: &GlobalArgs, args: LoginArgs) -> anyhow::Result<ExitSta
         )
     })?;
 
-    Connector::new(settings::registry_options(global))
+    Connector::new(settings::registry_options(global, &settings::process_env))
         .verify_login(&host, &username, &password)
         .await
         .with_context(|| format!("login to {host} failed; nothing was stored"))?;

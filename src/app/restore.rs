@@ -53,7 +53,7 @@ pub async fn run(global: &GlobalArgs, args: RestoreArgs) -> anyhow::Result<ExitS
             p.tags.retain(|t, _| args.tags.contains(t));
         }
     }
-    let connector = Connector::new(settings::registry_options(global));
+    let connector = Connector::new(settings::registry_options(global, &settings::process_env));
     let mut repos = Vec::with_capacity(plans.len());
     for name in plans.keys() {
         let repo = connector.open(name).map_err(|e| {

@@ -28,7 +28,7 @@ const REVISION_LABELS: [&str; 3] = [
 
 /// Runs the command.
 pub async fn run(global: &GlobalArgs, args: TagsArgs) -> anyhow::Result<ExitStatus> {
-    let options = settings::registry_options(global);
+    let options = settings::registry_options(global, &settings::process_env);
     let concurrency = options.concurrency;
     let connector = Connector::new(options);
     let repo = connector.open(&args.repo).map_err(|e| match e {

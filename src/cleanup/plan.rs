@@ -87,6 +87,9 @@ pub struct ManifestFacts {
     /// The registry answered a definite not-found for it: it is not in the repository (the
     /// subject of a signature tag whose image is gone).
     pub absent: bool,
+    /// When it was pushed, where the provider's listing says (the newest push of its tags):
+    /// the build time of an image whose config records none.
+    pub pushed: Option<DateTime<Utc>>,
 }
 
 /// Everything the planner decides from.
@@ -1263,7 +1266,8 @@ impl<'a> Context<'a> {
             Ok(None) => Some(Reason::kept(
                 "missing_evidence",
                 "its build time is unknown (no `created` in its config, or one before 1980 as \
-                 reproducible builds write), so keep.built_within cannot be checked",
+                 reproducible builds write, and no push time in the registry's listing), so \
+                 keep.built_within cannot be checked",
             )),
             Ok(Some(t)) if self.age(t) < secs(built_within) => Some(Reason::kept(
                 "built_within",

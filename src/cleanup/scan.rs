@@ -20,7 +20,7 @@ use futures_util::StreamExt;
 use super::cache::ConfigCache;
 use super::plan::{ManifestFacts, RepoScan, ScannedTag, cosign_subject};
 use crate::registry::reference::{TAG_RULE, is_tag};
-use crate::registry::{Descriptor, Digest, Manifest, Repository};
+use crate::registry::{Descriptor, Digest, ListedTag, Manifest, Repository};
 use crate::report::progress::Progress;
 
 /// Levels of nested indexes followed below a tagged manifest (real images use one, an index of
@@ -74,12 +74,12 @@ pub async fn scan(
     progress: &Progress,
 ) -> Result<Scanned, Error> {
     let limit = concurrency.max(1);
-    let lists: Vec<(usize, Result<Vec<String>, crate::registry::Error>)> =
+    let lists: Vec<(usize, Result<Vec<ListedTag>, crate::registry::Error>)> =
         futures_util::stream::iter(
             repos
                 .iter()
                 .enumerate()
-                .map(|(i, r)| async move { (i, r.list_tags().await) }),
+                .map(|(i, r)| async move { (i, r.list().await) }),
         )
         .buffer_unordered(limit)
         .collect()
@@ -108,13 +108,13 @@ pub async fn scan(
     // put in a request: unresolved, it keeps what it might name.
     for (i, tags) in tag_lists.iter_mut().enumerate() {
         tags.retain(|t| {
-            if is_tag(t) {
+            if is_tag(&t.name) {
                 return true;
             }
-            let shown = t.escape_default().to_string();
+            let shown = t.name.escape_default().to_string();
             tracing::warn!(repository = %repos[i].name(), tag = %shown, "listed name is not a valid tag; skipped");
             scanned.scans[i].tags.push(ScannedTag {
-                name: t.clone(),
+                name: t.name.clone(),
                 digest: Err(format!(
                     "the registry lists `{shown}`, which is not a valid tag ({TAG_RULE}); berth never puts it in a request, so its digest is unknown"
                 )),
@@ -124,11 +124,49 @@ pub async fn scan(
         });
     }
 
-    // One GET per tag: digest and manifest at once.
+    // Tags the listing resolved: no request for the digest. Their manifest is read once per
+    // digest, and only where the graph needs it: an index (its children), or a media type the
+    // listing does not give. Plain images are read later, if at all, for their config.
+    let mut by_digest: Vec<(usize, Digest)> = Vec::new();
+    for (i, tags) in tag_lists.iter_mut().enumerate() {
+        let scan = &mut scanned.scans[i];
+        tags.retain(|t| {
+            let Some(digest) = &t.digest else {
+                return true;
+            };
+            let facts = scan.manifests.entry(digest.clone()).or_default();
+            facts.pushed = facts.pushed.max(t.pushed);
+            match &t.media_type {
+                Some(mt) if !crate::registry::model::media_type::is_index(mt) => {
+                    facts.media_type = mt.clone();
+                }
+                _ => by_digest.push((i, digest.clone())),
+            }
+            scan.tags.push(ScannedTag {
+                name: t.name.clone(),
+                digest: Ok(digest.clone()),
+            });
+            progress.inc(1);
+            false
+        });
+    }
+    by_digest.sort();
+    by_digest.dedup();
+    let mut children_todo: Vec<(usize, Descriptor, usize)> = Vec::new();
+    for (i, digest, result) in fetch_manifests(repos, by_digest, limit).await {
+        match result {
+            Ok(m) => {
+                children_todo.extend(record(&mut scanned, i, m).into_iter().map(|c| (i, c, 1)))
+            }
+            Err(e) => note_error(&mut scanned.scans[i], &digest, e),
+        }
+    }
+
+    // The rest: one GET per tag, digest and manifest at once.
     let jobs = tag_lists
         .iter()
         .enumerate()
-        .flat_map(|(i, tags)| tags.iter().map(move |t| (i, t.as_str())));
+        .flat_map(|(i, tags)| tags.iter().map(move |t| (i, t.name.as_str())));
     let fetched: Vec<(usize, &str, Result<Manifest, crate::registry::Error>)> =
         futures_util::stream::iter(jobs.map(|(i, tag)| async move {
             let m = repos[i].manifest(tag).await;
@@ -138,8 +176,6 @@ pub async fn scan(
         .buffer_unordered(limit)
         .collect()
         .await;
-    // (repository, descriptor, depth below a tagged manifest)
-    let mut children_todo: Vec<(usize, Descriptor, usize)> = Vec::new();
     for (i, tag, result) in fetched {
         let digest = match result {
             Ok(m) => {

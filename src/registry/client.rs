@@ -22,6 +22,7 @@ use super::auth::{self, Challenge, Scopes, Token};
 use super::credentials::{self, Credentials};
 use super::http::{BodyLimit, Http, Reply, Request, RequestCounts, detail_of};
 use super::model::media_type;
+use super::providers::ContainerRegistry;
 use super::reference;
 use super::{
     Capabilities, Descriptor, Digest, Error, ImageConfig, Manifest, RegistryOptions, Repository,
@@ -189,12 +190,23 @@ impl Client {
         })
     }
 
-    /// A repository on this host (`library/nginx`, `team/app`).
+    /// A repository on this host (`library/nginx`, `team/app`) as a plain Distribution
+    /// registry.
     pub fn repository(self: &Arc<Self>, path: &str) -> Arc<dyn Repository> {
+        self.distribution(path, ContainerRegistry::Default.capabilities())
+    }
+
+    /// A repository on this host with the capabilities of the implementation behind it.
+    pub fn distribution(
+        self: &Arc<Self>,
+        path: &str,
+        capabilities: Capabilities,
+    ) -> Arc<DistributionRepository> {
         Arc::new(DistributionRepository {
             client: self.clone(),
             name: format!("{}/{}", self.registry, path),
             path: path.to_string(),
+            capabilities,
         })
     }
 
@@ -818,10 +830,13 @@ fn split_links(header: &str) -> Vec<&str> {
 }
 
 /// One repository of a Distribution registry.
-struct DistributionRepository {
+/// One repository through the Distribution API. Providers wrap it: every registry serves
+/// manifests, configs and pushes this way, even where deleting needs the platform's API.
+pub struct DistributionRepository {
     client: Arc<Client>,
     name: String,
     path: String,
+    capabilities: Capabilities,
 }
 
 impl DistributionRepository {
@@ -993,16 +1008,11 @@ impl Repository for DistributionRepository {
         &self.name
     }
 
-    /// Distribution can always delete by digest and untag through a dummy manifest; the OCI
-    /// tag delete is tried first on every untag, and the referrers API on every lookup, so
-    /// neither is promised here.
+    /// Those of the implementation it was opened as. On plain Distribution the OCI tag delete
+    /// is tried first on every untag, and the referrers API on every lookup, so neither is
+    /// promised.
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            tag_delete: false,
-            dummy_untag: true,
-            manifest_delete: true,
-            referrers_api: false,
-        }
+        self.capabilities
     }
 
     async fn list_tags(&self) -> Result<Vec<String>, Error> {
@@ -1182,8 +1192,7 @@ impl Repository for DistributionRepository {
             status = reply.status.as_u16(),
             "no OCI tag delete here; untagging through a dummy manifest"
         );
-        let (mt, bytes) = self.dummy_manifest(current).await?;
-        let dummy = self.put_manifest(tag, &mt, bytes).await?;
+        let dummy = self.push_dummy(tag, current).await?;
         // The dummy's digest is unique to this untag: a 404 means a retried DELETE already
         // removed it, and the tag is gone either way.
         match self.delete_manifest(&dummy).await {
@@ -1212,6 +1221,24 @@ impl Repository for DistributionRepository {
 }
 
 impl DistributionRepository {
+    /// `host/path`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The registry client this repository belongs to.
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// Pushes a tiny manifest no one else has over `tag` (of `current`'s media type family)
+    /// and returns its digest: the tag then names only the dummy, which can be deleted without
+    /// touching `current` or its other tags.
+    pub async fn push_dummy(&self, tag: &str, current: &Manifest) -> Result<Digest, Error> {
+        let (mt, bytes) = self.dummy_manifest(current).await?;
+        self.put_manifest(tag, &mt, bytes).await
+    }
+
     /// The first blob or child manifest `manifest` references that the registry does not have.
     async fn first_missing(&self, manifest: &Manifest) -> Option<Error> {
         let referenced = match &manifest.kind {

@@ -6,10 +6,12 @@
 pub mod auth;
 pub mod client;
 pub mod credentials;
+pub mod detect;
 pub mod error;
 pub mod http;
 pub mod model;
 pub mod ocidir;
+pub mod providers;
 pub mod reference;
 
 use std::collections::HashMap;
@@ -24,7 +26,8 @@ use crate::secret::Secret;
 pub use error::Error;
 pub use model::{Descriptor, Digest, ImageConfig, Manifest, ManifestKind, Platform};
 
-/// What a registry implementation can do, so the cleanup chooses the right calls.
+/// What a registry implementation can do, so the cleanup chooses the right calls and
+/// `berth detect` can say what to expect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Capabilities {
     /// The registry removes one tag without touching the manifest (OCI `DELETE manifests/<tag>`
@@ -36,6 +39,42 @@ pub struct Capabilities {
     pub manifest_delete: bool,
     /// The OCI referrers API answers.
     pub referrers_api: bool,
+    /// Repository paths may have more than one level below the namespace (`a/b/c`).
+    pub nested_repositories: bool,
+    /// A repository must be created (UI or API) before the first push (ECR).
+    pub repositories_must_exist: bool,
+    /// The listing shows manifests that no tag names (GitHub's untagged versions).
+    pub untagged_visible: bool,
+    /// The listing gives each tag's digest, so no manifest request is needed to resolve it.
+    pub lists_digests: bool,
+    /// The listing gives each tag's push time.
+    pub lists_push_times: bool,
+}
+
+/// One tag as a repository's listing shows it: the name always; digest, media type and push
+/// time when the registry's own API gives them in the listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedTag {
+    /// The tag.
+    pub name: String,
+    /// The manifest it names, when the listing says.
+    pub digest: Option<Digest>,
+    /// That manifest's media type, when the listing says.
+    pub media_type: Option<String>,
+    /// When the tag (or its manifest) was pushed, when the listing says.
+    pub pushed: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ListedTag {
+    /// A tag the listing names and tells nothing more about.
+    pub fn name_only(name: String) -> ListedTag {
+        ListedTag {
+            name,
+            digest: None,
+            media_type: None,
+            pushed: None,
+        }
+    }
 }
 
 /// How a single tag was removed.
@@ -60,6 +99,17 @@ pub trait Repository: Send + Sync {
 
     /// Every tag, following pagination.
     async fn list_tags(&self) -> Result<Vec<String>, Error>;
+
+    /// Every tag with what the listing tells about it. Backends whose API lists digests and
+    /// push times override this; the Distribution API lists names only.
+    async fn list(&self) -> Result<Vec<ListedTag>, Error> {
+        Ok(self
+            .list_tags()
+            .await?
+            .into_iter()
+            .map(ListedTag::name_only)
+            .collect())
+    }
 
     /// The manifest a tag or digest names (GET, exact bytes kept).
     async fn manifest(&self, reference: &str) -> Result<Manifest, Error>;
@@ -114,6 +164,8 @@ pub struct RegistryOptions {
     pub request_timeout: Duration,
     /// Total time one request may spend in retries.
     pub retry_budget: Duration,
+    /// The implementation override, the CI context for detection, and the platform APIs.
+    pub providers: providers::ProviderOptions,
 }
 
 impl Default for RegistryOptions {
@@ -124,6 +176,7 @@ impl Default for RegistryOptions {
             docker_config: None,
             request_timeout: Duration::from_secs(30),
             retry_budget: Duration::from_secs(120),
+            providers: providers::ProviderOptions::default(),
         }
     }
 }
@@ -144,14 +197,26 @@ impl Connector {
     }
 
     /// Opens `oci:PATH` as an OCI layout, anything else as a registry repository reference
-    /// (`nginx`, `ghcr.io/owner/app`, `localhost:5000/a/b`).
+    /// (`nginx`, `ghcr.io/owner/app`, `localhost:5000/a/b`) through the provider that
+    /// [`Connector::detect`] picks.
     pub fn open(&self, repo: &str) -> Result<Arc<dyn Repository>, Error> {
         if let Some(path) = repo.strip_prefix("oci:") {
             return Ok(Arc::new(ocidir::OciDir::open(path)?));
         }
         let reference = reference::Reference::parse(repo)?;
+        let kind = self.detect(reference.registry()).kind;
         let client = self.client(reference.registry())?;
-        Ok(client.repository(reference.repository()))
+        let registry = client.distribution(reference.repository(), kind.capabilities());
+        providers::open(kind, registry, &self.options)
+    }
+
+    /// The implementation behind a registry host (`host[:port]`), and how that was decided.
+    pub fn detect(&self, registry: &str) -> detect::Detected {
+        detect::detect(
+            registry,
+            self.options.providers.container_registry,
+            &self.options.providers.ci,
+        )
     }
 
     /// Every repository of the registry `host` (as a reference names it), as `host/path`:

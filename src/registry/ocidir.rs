@@ -535,6 +535,11 @@ impl super::Repository for OciDir {
             dummy_untag: false,
             manifest_delete: true,
             referrers_api: true,
+            nested_repositories: false,
+            repositories_must_exist: false,
+            untagged_visible: false,
+            lists_digests: false,
+            lists_push_times: false,
         }
     }
 

@@ -358,7 +358,7 @@ pub fn resolve(
     }
     let in_ci = in_ci(env);
     let cache_dir = super::cache_dir(env);
-    let registry = super::registry_options(global);
+    let registry = super::registry_options(global, env);
     Ok(CleanupSettings {
         repos,
         discover,

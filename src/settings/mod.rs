@@ -6,11 +6,20 @@ pub mod cleanup;
 
 use std::time::Duration;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{ContainerRegistryArg, GlobalArgs};
 use crate::registry::RegistryOptions;
+use crate::registry::providers::{
+    CiContext, DockerHubOptions, GitHubOptions, GitLabOptions, GitLabTokenKind, NamedSecret,
+    ProviderOptions,
+};
+use crate::secret::Secret;
 
-/// Registry options from the global flags.
-pub fn registry_options(global: &GlobalArgs) -> RegistryOptions {
+/// Registry options from the global flags and the environment (`env` reads variables: the
+/// process environment in production).
+pub fn registry_options(
+    global: &GlobalArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> RegistryOptions {
     let defaults = RegistryOptions::default();
     RegistryOptions {
         concurrency: global.concurrency.unwrap_or(defaults.concurrency).max(1),
@@ -18,6 +27,65 @@ pub fn registry_options(global: &GlobalArgs) -> RegistryOptions {
         docker_config: global.docker_config.clone(),
         request_timeout: Duration::from_secs(30),
         retry_budget: defaults.retry_budget,
+        providers: provider_options(global, env),
+    }
+}
+
+/// The process environment, as settings read it.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+const DEFAULT_GITHUB_GRAPHQL_URL: &str = "https://api.github.com/graphql";
+const DEFAULT_DOCKERHUB_API_URL: &str = "https://hub.docker.com";
+
+/// The implementation override, the CI context and the platform API settings. Empty variables
+/// count as unset: CI systems export declared-but-unset variables as empty strings.
+fn provider_options(global: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -> ProviderOptions {
+    use crate::env_vars as v;
+    let get = |name: &str| env(name).filter(|value| !value.is_empty());
+    let secret = |variable: &'static str| {
+        get(variable).map(|value| NamedSecret {
+            variable,
+            value: Secret::new(value),
+        })
+    };
+    let gitlab_token = secret(v::BERTH_GITLAB_TOKEN)
+        .map(|t| (t, GitLabTokenKind::Private))
+        .or_else(|| secret(v::CI_JOB_TOKEN).map(|t| (t, GitLabTokenKind::Job)));
+    ProviderOptions {
+        container_registry: match global.container_registry {
+            Some(ContainerRegistryArg::Kind(kind)) => Some(kind),
+            Some(ContainerRegistryArg::Auto) | None => None,
+        },
+        ci: CiContext {
+            gitlab: get(v::GITLAB_CI).is_some(),
+            gitlab_registry: get(v::GITLAB_CI).and_then(|_| get(v::CI_REGISTRY)),
+        },
+        github: GitHubOptions {
+            api_url: get(v::GITHUB_API_URL).unwrap_or_else(|| DEFAULT_GITHUB_API_URL.into()),
+            graphql_url: get(v::GITHUB_GRAPHQL_URL)
+                .unwrap_or_else(|| DEFAULT_GITHUB_GRAPHQL_URL.into()),
+            token: secret(v::BERTH_GITHUB_TOKEN).or_else(|| secret(v::GITHUB_TOKEN)),
+        },
+        gitlab: GitLabOptions {
+            api_url: get(v::CI_API_V4_URL),
+            project: global
+                .gitlab_project
+                .clone()
+                .filter(|p| !p.is_empty())
+                .or_else(|| get(v::CI_PROJECT_ID))
+                .or_else(|| get(v::CI_PROJECT_PATH)),
+            token: gitlab_token,
+        },
+        dockerhub: DockerHubOptions {
+            api_url: get(v::BERTH_DOCKERHUB_API_URL)
+                .unwrap_or_else(|| DEFAULT_DOCKERHUB_API_URL.into()),
+            token: secret(v::BERTH_DOCKERHUB_TOKEN),
+            username: get(v::BERTH_DOCKERHUB_USERNAME),
+            password: secret(v::BERTH_DOCKERHUB_PASSWORD),
+        },
     }
 }
 

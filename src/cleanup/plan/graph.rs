@@ -138,7 +138,7 @@ impl<'a> Graph<'a> {
         let prepared = par::map(manifests.clone(), |_, (d, f)| {
             let quick = match (&f.error, &f.config) {
                 (None, Some(config)) if !media_type::is_index(&f.media_type) => {
-                    Quick::Image(build_time(config))
+                    Quick::Image(build_time(config).or(f.pushed))
                 }
                 _ => Quick::Ask,
             };
@@ -331,15 +331,16 @@ impl<'a> Graph<'a> {
     }
 
     /// When the image at `n` was built: for an index the newest platform image (any young
-    /// platform makes the index young). `Ok(None)` when no config records a usable time
-    /// (see [`build_time`]).
+    /// platform makes the index young). Where no config records a usable time (see
+    /// [`build_time`]) the provider's push time of `n` stands in; `Ok(None)` when there is
+    /// none either.
     pub(super) fn created(&self, n: Node) -> Result<Option<DateTime<Utc>>, Missing> {
         if let Quick::Image(created) = self.quick[n as usize] {
             return Ok(created);
         }
         let mut newest = None;
         self.each_config(n, |c| newest = newest.max(build_time(c)))?;
-        Ok(newest)
+        Ok(newest.or_else(|| self.facts[n as usize].and_then(|f| f.pushed)))
     }
 
     /// Marks `n` and every node that must stay while `n` stays: index children at any depth

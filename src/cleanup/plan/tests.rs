@@ -499,6 +499,43 @@ fn young_or_undated_images_are_not_deleted() {
     assert!(!keeps(&d, &lost));
 }
 
+/// Issue 11: a config with no usable `created` (the epoch of a reproducible build) takes the
+/// provider's push time as its build time; without one the image stays as undated.
+#[test]
+fn the_push_time_stands_in_for_an_epoch_created() {
+    let mut h = History::default();
+    h.chain("m", 12, None, hours_ago(24 * 60))
+        .branch("main", "m12");
+    let git = h.facts();
+    let mut s = Scan::new("r");
+    ten_newer(&mut s);
+    let epoch = |s: &mut Scan, name: &str, pushed_h: Option<i64>| {
+        let d = s.image(name, 0, &[]);
+        let f = s.0.manifests.get_mut(&d).unwrap();
+        f.config.as_mut().unwrap().created = Some(DateTime::<Utc>::UNIX_EPOCH);
+        f.pushed = pushed_h.map(|h| now() - chrono::Duration::hours(h));
+        d
+    };
+    let young = epoch(&mut s, "young", Some(1));
+    s.tag(&sha7("m1"), &young);
+    let old = epoch(&mut s, "old", Some(24 * 30));
+    s.tag(&sha7("m2"), &old);
+    let undated = epoch(&mut s, "undated", None);
+    let lost = format!("sha-{}", &cid("lost").to_hex()[..7]);
+    s.tag(&lost, &undated);
+    let d = decisions(&plan_one(&git, &CleanupConfig::default(), &s.0));
+    assert_eq!(
+        reason(&d, &sha7("m1")),
+        "kept: built 1h ago, within keep.built_within 2h"
+    );
+    assert!(!keeps(&d, &sha7("m2")), "{}", reason(&d, &sha7("m2")));
+    assert!(
+        reason(&d, &lost).contains("build time is unknown"),
+        "{}",
+        reason(&d, &lost)
+    );
+}
+
 #[test]
 fn configs_needed_asks_for_labels_then_build_times() {
     let mut h = History::default();

@@ -1,0 +1,329 @@
+//! One adapter per registry implementation, each behind the [`Repository`] trait: the plain
+//! Distribution API for most, the platform's own API where deleting (or listing well) needs it.
+//!
+//! Every provider file has the same shape: an `open` that takes the Distribution repository
+//! of the same name (for manifests, configs and pushes, which every registry serves) and the
+//! provider's settings, and returns the repository. A reader who knows one knows all.
+
+pub mod dockerhub;
+pub mod github;
+pub mod gitlab;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use super::client::DistributionRepository;
+use super::{Capabilities, Error, RegistryOptions, Repository};
+use crate::secret::Secret;
+
+/// A registry implementation, by the name users pass to `--container-registry` (werf's
+/// names, plus `jfrog`, `nexus` and `yandex`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerRegistry {
+    /// Any registry speaking the Distribution API.
+    Default,
+    /// Docker Hub.
+    Dockerhub,
+    /// GitHub Packages: ghcr.io and the legacy docker.pkg.github.com.
+    Github,
+    /// GitLab's container registry.
+    Gitlab,
+    /// Harbor.
+    Harbor,
+    /// Quay (quay.io, Red Hat Quay).
+    Quay,
+    /// Azure Container Registry.
+    Acr,
+    /// AWS Elastic Container Registry.
+    Ecr,
+    /// Google Container Registry and Artifact Registry.
+    Gcr,
+    /// JFrog Artifactory.
+    Jfrog,
+    /// Sonatype Nexus Repository.
+    Nexus,
+    /// Yandex Cloud Container Registry.
+    Yandex,
+}
+
+impl ContainerRegistry {
+    /// Every kind, in the order users see them listed.
+    pub const ALL: [ContainerRegistry; 12] = [
+        ContainerRegistry::Default,
+        ContainerRegistry::Dockerhub,
+        ContainerRegistry::Github,
+        ContainerRegistry::Gitlab,
+        ContainerRegistry::Harbor,
+        ContainerRegistry::Quay,
+        ContainerRegistry::Acr,
+        ContainerRegistry::Ecr,
+        ContainerRegistry::Gcr,
+        ContainerRegistry::Jfrog,
+        ContainerRegistry::Nexus,
+        ContainerRegistry::Yandex,
+    ];
+
+    /// The name `--container-registry` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerRegistry::Default => "default",
+            ContainerRegistry::Dockerhub => "dockerhub",
+            ContainerRegistry::Github => "github",
+            ContainerRegistry::Gitlab => "gitlab",
+            ContainerRegistry::Harbor => "harbor",
+            ContainerRegistry::Quay => "quay",
+            ContainerRegistry::Acr => "acr",
+            ContainerRegistry::Ecr => "ecr",
+            ContainerRegistry::Gcr => "gcr",
+            ContainerRegistry::Jfrog => "jfrog",
+            ContainerRegistry::Nexus => "nexus",
+            ContainerRegistry::Yandex => "yandex",
+        }
+    }
+
+    /// What this implementation can do (DESIGN §6 and the seeds' tables). The referrers API is
+    /// not promised anywhere: the scan asks and takes a 404 as "none".
+    pub fn capabilities(self) -> Capabilities {
+        use ContainerRegistry as K;
+        let distribution = Capabilities {
+            tag_delete: false,
+            dummy_untag: true,
+            manifest_delete: true,
+            referrers_api: false,
+            nested_repositories: true,
+            repositories_must_exist: false,
+            untagged_visible: false,
+            lists_digests: false,
+            lists_push_times: false,
+        };
+        match self {
+            K::Default | K::Jfrog | K::Yandex => distribution,
+            K::Dockerhub => Capabilities {
+                tag_delete: true,
+                dummy_untag: false,
+                nested_repositories: false,
+                lists_digests: true,
+                lists_push_times: true,
+                ..distribution
+            },
+            K::Github => Capabilities {
+                tag_delete: false,
+                dummy_untag: true,
+                nested_repositories: false,
+                untagged_visible: true,
+                lists_digests: true,
+                lists_push_times: true,
+                ..distribution
+            },
+            K::Gitlab => Capabilities {
+                tag_delete: true,
+                dummy_untag: false,
+                lists_digests: true,
+                lists_push_times: true,
+                ..distribution
+            },
+            K::Harbor => Capabilities {
+                tag_delete: true,
+                dummy_untag: false,
+                lists_digests: true,
+                lists_push_times: true,
+                ..distribution
+            },
+            K::Quay => Capabilities {
+                tag_delete: true,
+                nested_repositories: false,
+                lists_digests: true,
+                lists_push_times: true,
+                ..distribution
+            },
+            K::Acr => Capabilities {
+                tag_delete: true,
+                dummy_untag: false,
+                lists_digests: true,
+                lists_push_times: true,
+                ..distribution
+            },
+            K::Ecr => Capabilities {
+                tag_delete: true,
+                dummy_untag: false,
+                repositories_must_exist: true,
+                untagged_visible: true,
+                lists_digests: true,
+                lists_push_times: true,
+                ..distribution
+            },
+            K::Gcr => Capabilities {
+                tag_delete: true,
+                dummy_untag: false,
+                ..distribution
+            },
+            K::Nexus => Capabilities {
+                tag_delete: false,
+                ..distribution
+            },
+        }
+    }
+
+    /// Whether repositories nest below a namespace here (`group/project/image`); where they
+    /// do not (Docker Hub, GitHub Packages, Quay) a namespace holds only flat repositories.
+    pub fn nests_repositories(self) -> bool {
+        self.capabilities().nested_repositories
+    }
+}
+
+impl fmt::Display for ContainerRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `--container-registry` / `BERTH_CONTAINER_REGISTRY` that names no kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{0}` is not a container registry kind berth knows; use one of auto, {list}",
+    list = ContainerRegistry::ALL.map(ContainerRegistry::as_str).join(", ")
+)]
+pub struct UnknownKind(pub String);
+
+impl FromStr for ContainerRegistry {
+    type Err = UnknownKind;
+    fn from_str(text: &str) -> Result<Self, UnknownKind> {
+        ContainerRegistry::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(text.trim()))
+            .ok_or_else(|| UnknownKind(text.to_string()))
+    }
+}
+
+/// A token with the variable it was read from, so that messages can name the variable
+/// without ever showing the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedSecret {
+    /// The variable, e.g. `BERTH_GITHUB_TOKEN`.
+    pub variable: &'static str,
+    /// The value.
+    pub value: Secret,
+}
+
+/// GitHub Packages settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GitHubOptions {
+    /// REST API base (`GITHUB_API_URL`, default `https://api.github.com`).
+    pub api_url: String,
+    /// GraphQL endpoint (`GITHUB_GRAPHQL_URL`, default `https://api.github.com/graphql`).
+    pub graphql_url: String,
+    /// `BERTH_GITHUB_TOKEN`, else `GITHUB_TOKEN`.
+    pub token: Option<NamedSecret>,
+}
+
+/// How a GitLab token is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitLabTokenKind {
+    /// A personal, project or group access token, sent as `PRIVATE-TOKEN`.
+    Private,
+    /// The CI job token, sent as `JOB-TOKEN`.
+    Job,
+}
+
+/// GitLab settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GitLabOptions {
+    /// REST API base ending in `/api/v4` (`CI_API_V4_URL`); None: derived from the registry
+    /// host (`https://<host without a leading "registry.">/api/v4`).
+    pub api_url: Option<String>,
+    /// The project, numeric id or `group/sub/project` (`--gitlab-project`, else
+    /// `CI_PROJECT_ID`, else `CI_PROJECT_PATH`); None: the image path's first components.
+    pub project: Option<String>,
+    /// `BERTH_GITLAB_TOKEN` (private) else `CI_JOB_TOKEN` (job).
+    pub token: Option<(NamedSecret, GitLabTokenKind)>,
+}
+
+/// Docker Hub settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DockerHubOptions {
+    /// Hub API base (`BERTH_DOCKERHUB_API_URL`, default `https://hub.docker.com`).
+    pub api_url: String,
+    /// A Hub JWT or access token (`BERTH_DOCKERHUB_TOKEN`).
+    pub token: Option<NamedSecret>,
+    /// `BERTH_DOCKERHUB_USERNAME`.
+    pub username: Option<String>,
+    /// `BERTH_DOCKERHUB_PASSWORD`: a password or a personal access token.
+    pub password: Option<NamedSecret>,
+}
+
+/// What berth knows about the CI job it runs in, for detection (the `ci` adapter is not
+/// imported here: settings fill this in from the environment).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CiContext {
+    /// `GITLAB_CI` is set: a `registry.<host>` is GitLab's.
+    pub gitlab: bool,
+    /// `CI_REGISTRY` in a GitLab job: that host is GitLab's registry, whatever its name.
+    pub gitlab_registry: Option<String>,
+}
+
+/// Everything providers need beyond the Distribution client's options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderOptions {
+    /// `--container-registry` / `BERTH_CONTAINER_REGISTRY`; None (or `auto`): detect.
+    pub container_registry: Option<ContainerRegistry>,
+    /// The CI job, for detection.
+    pub ci: CiContext,
+    /// GitHub Packages.
+    pub github: GitHubOptions,
+    /// GitLab.
+    pub gitlab: GitLabOptions,
+    /// Docker Hub.
+    pub dockerhub: DockerHubOptions,
+}
+
+/// Opens `registry` (the Distribution repository of that name) as `kind`. `options` are the
+/// connector's, for providers that make their own HTTP client for the platform's API.
+pub fn open(
+    kind: ContainerRegistry,
+    registry: Arc<DistributionRepository>,
+    options: &RegistryOptions,
+) -> Result<Arc<dyn Repository>, Error> {
+    match kind {
+        ContainerRegistry::Dockerhub => dockerhub::open(registry, options),
+        ContainerRegistry::Github => github::open(registry, options),
+        ContainerRegistry::Gitlab => gitlab::open(registry, options),
+        _ => Ok(registry),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_parse_by_name_and_unknown_ones_list_the_allowed() {
+        for kind in ContainerRegistry::ALL {
+            assert_eq!(kind.as_str().parse::<ContainerRegistry>(), Ok(kind));
+        }
+        assert_eq!("GitHub".parse(), Ok(ContainerRegistry::Github));
+        let err = "artifactory".parse::<ContainerRegistry>().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`artifactory` is not a container registry kind berth knows; use one of auto, \
+             default, dockerhub, github, gitlab, harbor, quay, acr, ecr, gcr, jfrog, nexus, yandex"
+        );
+    }
+
+    #[test]
+    fn the_seeds_flat_registries_do_not_nest() {
+        let flat: Vec<_> = ContainerRegistry::ALL
+            .into_iter()
+            .filter(|k| !k.nests_repositories())
+            .collect();
+        assert_eq!(
+            flat,
+            [
+                ContainerRegistry::Dockerhub,
+                ContainerRegistry::Github,
+                ContainerRegistry::Quay
+            ]
+        );
+    }
+}
