@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::fixtures::{self, Fixture};
+use crate::harness::platform::{FAKE_USER_AGENT, PlatformFake};
 use crate::harness::seed::{COSIGN_PAYLOAD, OCI_INDEX, OCI_MANIFEST, digest_of};
 use crate::harness::{
     self, Auth, Fault, FaultProxy, ImageSpec, Match, Output, Seeder, TestRegistry,
@@ -22,12 +23,15 @@ use crate::harness::{
 
 const REPO: &str = "app";
 
-/// Where the scenario's images live: the real registry, or an OCI layout on disk written by
-/// this file (not by berth), so what berth reads does not depend on berth's own writer.
-enum Store {
+/// Where the scenario's images live: the real registry (alone, or behind the fake of a hosted
+/// platform that shares its state), or an OCI layout on disk written by this file (not by
+/// berth), so what berth reads does not depend on berth's own writer.
+pub(crate) enum Store {
     Registry {
         registry: Box<TestRegistry>,
         seeder: Seeder,
+        /// The platform fake berth talks to instead of the registry itself.
+        fake: Option<Box<dyn PlatformFake>>,
     },
     Layout(tempfile::TempDir),
 }
@@ -39,6 +43,41 @@ impl Store {
         Store::Registry {
             registry: Box::new(registry),
             seeder,
+            fake: None,
+        }
+    }
+
+    /// The real registry behind `fake`, which was started in front of `registry`.
+    pub(crate) fn platform(registry: TestRegistry, fake: Box<dyn PlatformFake>) -> Store {
+        let seeder = Seeder::new(&registry);
+        Store::Registry {
+            registry: Box::new(registry),
+            seeder,
+            fake: Some(fake),
+        }
+    }
+
+    /// The repository path the images are pushed to.
+    fn path(&self) -> String {
+        match self {
+            Store::Registry {
+                fake: Some(fake), ..
+            } => fake.path(),
+            _ => REPO.to_string(),
+        }
+    }
+
+    /// What berth needs besides `--repo` to reach the fake: `--container-registry` and the
+    /// variables naming its API and token.
+    fn fake_args(&self) -> (Vec<String>, Vec<(String, String)>) {
+        match self {
+            Store::Registry {
+                fake: Some(fake), ..
+            } => (
+                vec!["--container-registry".into(), fake.kind().into()],
+                fake.env(),
+            ),
+            _ => (Vec::new(), Vec::new()),
         }
     }
 
@@ -64,6 +103,9 @@ impl Store {
     /// The `--repo` argument.
     fn repo_arg(&self) -> String {
         match self {
+            Store::Registry {
+                fake: Some(fake), ..
+            } => fake.repo_arg(),
             Store::Registry { registry, .. } => format!("{}/{REPO}", registry.host()),
             Store::Layout(dir) => format!("oci:{}", dir.path().display()),
         }
@@ -71,7 +113,7 @@ impl Store {
 
     async fn put_blob(&self, bytes: &[u8]) -> String {
         match self {
-            Store::Registry { seeder, .. } => seeder.push_blob(REPO, bytes).await,
+            Store::Registry { seeder, .. } => seeder.push_blob(&self.path(), bytes).await,
             Store::Layout(dir) => {
                 let digest = digest_of(bytes);
                 let hex = digest.trim_start_matches("sha256:");
@@ -87,7 +129,7 @@ impl Store {
         match self {
             Store::Registry { seeder, .. } => {
                 seeder
-                    .push_manifest(REPO, tag.unwrap_or(&digest), media_type, bytes)
+                    .push_manifest(&self.path(), tag.unwrap_or(&digest), media_type, bytes)
                     .await
             }
             Store::Layout(dir) => {
@@ -118,7 +160,7 @@ impl Store {
     /// Every tag and its digest.
     async fn tags(&self) -> BTreeMap<String, String> {
         match self {
-            Store::Registry { seeder, .. } => seeder.tags(REPO).await,
+            Store::Registry { seeder, .. } => seeder.tags(&self.path()).await,
             Store::Layout(dir) => {
                 let index: serde_json::Value =
                     serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).unwrap())
@@ -139,7 +181,7 @@ impl Store {
     /// Whether the manifest is still stored.
     async fn exists(&self, digest: &str) -> bool {
         match self {
-            Store::Registry { seeder, .. } => seeder.manifest_exists(REPO, digest).await,
+            Store::Registry { seeder, .. } => seeder.manifest_exists(&self.path(), digest).await,
             Store::Layout(dir) => dir
                 .path()
                 .join("blobs/sha256")
@@ -445,7 +487,11 @@ async fn fix_sizes(store: &Store, index: Vec<u8>) -> Vec<u8> {
         let digest = m["digest"].as_str().unwrap().to_string();
         let size = match store {
             Store::Registry { seeder, .. } => {
-                seeder.manifest_info(REPO, &digest).await.unwrap().size
+                seeder
+                    .manifest_info(&store.path(), &digest)
+                    .await
+                    .unwrap()
+                    .size
             }
             Store::Layout(dir) => std::fs::metadata(
                 dir.path()
@@ -469,15 +515,20 @@ fn cleanup(store: &Store, git_dir: &Path, args: &[&str]) -> Output {
 /// [`cleanup`] with extra environment variables.
 fn cleanup_env(store: &Store, git_dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> Output {
     let mut cmd = harness::berth();
+    let (fake_args, fake_env) = store.fake_args();
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    cmd.envs(fake_env);
     cmd.env("XDG_CACHE_HOME", git_dir.parent().unwrap().join("cache"))
         .args(["cleanup", "--repo", &store.repo_arg(), "--git-dir"])
         .arg(git_dir)
+        .args(fake_args)
         .args(args);
     harness::run(&mut cmd)
 }
 
-async fn end_to_end(store: Store) {
+/// The scenario through `berth cleanup`: a dry run that changes nothing, the real run, and a
+/// second run with nothing left to do.
+pub(crate) async fn end_to_end(store: Store) {
     let now = Utc::now();
     let (git, clone, ex) = scenario(&store, now).await;
     let before = store.tags().await;
@@ -578,15 +629,30 @@ async fn end_to_end(store: Store) {
     let out = cleanup(&store, &clone, &[]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert_eq!(store.tags().await, after);
+    if let Store::Registry {
+        fake: Some(fake), ..
+    } = &store
+    {
+        fake.assert_no_unexpected();
+    }
 }
 
+/// Mutating requests berth sent: to the registry (not the seeder's or a fake's own), and to
+/// the platform fake's API.
 fn mutating(store: &Store) -> usize {
     match store {
-        Store::Registry { registry, .. } => registry
-            .access_log()
-            .iter()
-            .filter(|r| r.is_mutating() && r.user_agent != crate::harness::seed::USER_AGENT)
-            .count(),
+        Store::Registry { registry, fake, .. } => {
+            let to_registry = registry
+                .access_log()
+                .iter()
+                .filter(|r| {
+                    r.is_mutating()
+                        && r.user_agent != crate::harness::seed::USER_AGENT
+                        && r.user_agent != FAKE_USER_AGENT
+                })
+                .count();
+            to_registry + fake.as_ref().map_or(0, |f| f.mutating_requests())
+        }
         Store::Layout(_) => 0,
     }
 }

@@ -13,6 +13,7 @@
 pub mod forge;
 pub mod hostile;
 pub mod layout;
+pub mod platform;
 pub mod proxy;
 pub mod registry;
 pub mod seed;
