@@ -291,6 +291,29 @@ pub enum Error {
         /// What went wrong, and what to do.
         why: String,
     },
+    /// A platform's own API (GitHub Packages, GitLab, Docker Hub, …) refused or failed a
+    /// request. The message is the platform's, with secrets cut; the hint says what to do.
+    #[error("{api}: {what}: {message}; {hint}")]
+    Platform {
+        /// `GitHub Packages API`, `GitLab API`, `Docker Hub API`.
+        api: &'static str,
+        /// What berth was doing (`deleting version 42 of octo/app`).
+        what: String,
+        /// What the platform answered (status and its message).
+        message: String,
+        /// What to do about it.
+        hint: String,
+    },
+    /// A platform API needs a token that no variable provides.
+    #[error("{api} needs a token to {operation}; set {variables}")]
+    NoApiToken {
+        /// `GitHub Packages API`, …
+        api: &'static str,
+        /// `list and delete package versions`.
+        operation: String,
+        /// The variables that would provide it (`BERTH_GITHUB_TOKEN or GITHUB_TOKEN`).
+        variables: String,
+    },
 }
 
 impl Error {
