@@ -58,6 +58,10 @@ pub struct RepoScan {
     pub tags: Vec<ScannedTag>,
     /// Every manifest reached: tagged ones, index children at any depth, referrers.
     pub manifests: HashMap<Digest, ManifestFacts>,
+    /// The registry lists untagged manifests as items of their own (GitHub's untagged
+    /// versions): the untagged children of a deleted index go with it, as under
+    /// `untagged: delete`, instead of lingering as entries nothing names.
+    pub untagged_listed: bool,
 }
 
 /// A tag and what it points at.
@@ -418,6 +422,11 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         notes: notes(input, &repos),
         repos,
     }
+}
+
+/// Whether the untagged children of a deleted index go with it.
+fn children_go(config: &CleanupConfig, scan: &RepoScan) -> bool {
+    config.untagged == Untagged::Delete || scan.untagged_listed
 }
 
 fn notes(input: &PlanInput<'_>, repos: &[RepoPlan]) -> Vec<String> {
@@ -792,7 +801,7 @@ impl<'a> Context<'a> {
                     if any_unresolved {
                         continue;
                     }
-                    for (m, _, _) in graph.dependents(n, config.untagged == Untagged::Delete) {
+                    for (m, _, _) in graph.dependents(n, children_go(config, scan)) {
                         going[m as usize] |= !closure[m as usize];
                     }
                 }
@@ -878,7 +887,7 @@ impl<'a> Context<'a> {
         // A deleted tag whose digest stays (another tag, a kept index or subject needs it)
         // loses only its tag. Of the deleted manifests, note those that have referrers (or
         // children, with `untagged: delete`).
-        let with_children = config.untagged == Untagged::Delete;
+        let with_children = children_go(config, scan);
         let mut manifest_gone: BTreeMap<&Digest, Node> = BTreeMap::new();
         for (t, n) in tags.iter_mut().zip(&nodes) {
             if let (Decision::Delete { how, .. }, Some(n)) = (&mut t.decision, *n) {
@@ -908,11 +917,20 @@ impl<'a> Context<'a> {
                         "referrer",
                         format_args!("refers to deleted manifest {}", parent.short()),
                     )
-                } else {
+                } else if config.untagged == Untagged::Delete {
                     Reason::deleted(
                         "untagged_child",
                         format_args!(
                             "untagged child of deleted index {} (untagged: delete)",
+                            parent.short()
+                        ),
+                    )
+                } else {
+                    Reason::deleted(
+                        "untagged_child",
+                        format_args!(
+                            "untagged child of deleted index {}, which the registry would keep \
+                             listing as an untagged version",
                             parent.short()
                         ),
                     )

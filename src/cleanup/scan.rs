@@ -98,6 +98,7 @@ pub async fn scan(
             .iter()
             .map(|r| RepoScan {
                 repo: r.name().to_string(),
+                untagged_listed: r.capabilities().untagged_visible,
                 ..RepoScan::default()
             })
             .collect(),

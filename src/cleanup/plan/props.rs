@@ -46,6 +46,7 @@ struct Spec {
     built_within: bool,
     unlinked_delete: bool,
     untagged_delete: bool,
+    untagged_listed: bool,
     tight_policies: bool,
     shallow: bool,
 }
@@ -84,10 +85,11 @@ fn spec() -> impl Strategy<Value = Spec> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
+        any::<bool>(),
         prop::bool::weighted(0.1),
     )
         .prop_map(
-            |(commits, refs, manifests, tags, bw, ud, utd, tight, shallow)| Spec {
+            |(commits, refs, manifests, tags, bw, ud, utd, listed, tight, shallow)| Spec {
                 commits,
                 refs,
                 manifests,
@@ -95,6 +97,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                 built_within: bw,
                 unlinked_delete: ud,
                 untagged_delete: utd,
+                untagged_listed: listed,
                 tight_policies: tight,
                 shallow,
             },
@@ -160,6 +163,7 @@ fn build(spec: &Spec) -> World {
     let git = h.facts();
 
     let mut s = Scan::new("repo");
+    s.0.untagged_listed = spec.untagged_listed;
     let mut digests: Vec<Digest> = Vec::new();
     for (k, m) in spec.manifests.iter().enumerate() {
         let label = format!("m{k}");

@@ -337,6 +337,19 @@ fn nested_index_children_of_kept_tags_stay() {
         .map(|m| &m.digest)
         .collect();
     assert_eq!(gone, vec![&lone]);
+    // Where the registry lists untagged manifests (GitHub's versions), the same happens under
+    // `untagged: keep`: the old index's child would linger as a version nothing names.
+    let mut listed = s.0.clone();
+    listed.untagged_listed = true;
+    let plan = plan_one(&git, &no_age(), &listed);
+    let gone: Vec<(&Digest, String)> = plan.repos[0]
+        .manifest_deletions
+        .iter()
+        .map(|m| (&m.digest, m.reason.to_string()))
+        .collect();
+    assert_eq!(gone.len(), 1, "{gone:?}");
+    assert_eq!(gone[0].0, &lone);
+    assert!(gone[0].1.contains("untagged version"), "{}", gone[0].1);
 }
 
 #[test]
