@@ -144,7 +144,7 @@ pub struct Drifted {
 pub struct RecheckCount {
     /// Tags listed again (one listing, paginated by the backend).
     pub listed: usize,
-    /// Tags resolved again (one HEAD each on a registry).
+    /// Tags checked again: from the listing where it gives digests, else one HEAD each.
     pub resolved: usize,
     /// Manifests read (GET) for moved tags that name an index, and for referrers' subjects.
     pub manifests_read: usize,
@@ -636,7 +636,8 @@ fn record(outcome: &mut RepoOutcome, r: JobResult) {
     }
 }
 
-/// The tags listed now that `wanted` selects, and the digest each names now.
+/// The tags listed now that `wanted` selects, and the digest each names now: from the listing
+/// where the registry's API lists digests, else one resolve (HEAD) per tag.
 async fn current_tags(
     repo: &dyn Repository,
     concurrency: usize,
@@ -644,14 +645,26 @@ async fn current_tags(
     wanted: impl Fn(&str) -> bool,
 ) -> Result<Current, String> {
     let tags = repo
-        .list_tags()
+        .list()
         .await
         .map_err(|e| format!("could not list the tags again: {e}"))?;
     count.listed = tags.len();
-    let tags: Vec<String> = tags.into_iter().filter(|t| wanted(t)).collect();
-    count.resolved = tags.len();
+    let mut out = Current {
+        digests: HashMap::new(),
+        unknown: HashMap::new(),
+    };
+    let mut to_resolve = Vec::new();
+    for t in tags.into_iter().filter(|t| wanted(&t.name)) {
+        count.resolved += 1;
+        match t.digest {
+            Some(d) => {
+                out.digests.insert(t.name, d);
+            }
+            None => to_resolve.push(t.name),
+        }
+    }
     let resolved: Vec<(String, Result<Digest, _>)> =
-        futures_util::stream::iter(tags.into_iter().map(|t| async move {
+        futures_util::stream::iter(to_resolve.into_iter().map(|t| async move {
             let d = repo.resolve_digest(&t).await;
             (t, d)
         }))
@@ -664,10 +677,6 @@ async fn current_tags(
         resolved = count.resolved,
         "tags checked again before deleting"
     );
-    let mut out = Current {
-        digests: HashMap::with_capacity(resolved.len()),
-        unknown: HashMap::new(),
-    };
     for (tag, digest) in resolved {
         match digest {
             Ok(d) => {
