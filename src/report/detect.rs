@@ -4,8 +4,11 @@
 //! "override" | "ci" (+ "variable") | "host_pattern" (+ "pattern") | "no_match" |
 //! "oci_prefix"}, "capabilities": {…}, "nested_repositories", "repo_mode", "credentials":
 //! {"registry_login", "api": null | {"url", "graphql_url"?, "project"?, "token", "sent_as"?},
-//! "missing"}}`. Credentials are named by the file, helper or variable they come from; no
-//! value is ever part of a report.
+//! "missing"}}`. `api` is set for github, gitlab and dockerhub; `graphql_url` only for
+//! docker.pkg.github.com; `project` and `sent_as` only for gitlab (no `project`: taken from the
+//! image path); `token` names the variable(s), null when none is set; `missing` says what
+//! cleanup cannot do without a credential and which variable to set. Credentials are named
+//! by the file, helper or variable they come from; no value is ever part of a report.
 
 use std::fmt::Write;
 
