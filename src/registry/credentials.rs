@@ -253,8 +253,9 @@ impl AuthEntry {
 
 /// Where berth would take the login for `registry` from, in words and without any value, in
 /// the order [`DockerConfig::credentials_for`] tries them: a `credHelpers` helper, an `auths`
-/// entry, the `credsStore` helper, or none (anonymous). No helper is run: a helper's answer is
-/// the credential itself.
+/// entry, the `credsStore` helper, or none (anonymous); or why the config cannot be used
+/// (the error every other command would stop on). No helper is run: a helper's answer is the
+/// credential itself.
 pub fn describe_source(explicit_dir: Option<&Path>, registry: &str) -> String {
     let Some(dir) = config_dir(explicit_dir) else {
         return "none: no docker config directory (set DOCKER_CONFIG or HOME, or pass \
@@ -264,7 +265,7 @@ pub fn describe_source(explicit_dir: Option<&Path>, registry: &str) -> String {
     let path = dir.join("config.json");
     let config = match load(&dir) {
         Ok(config) => config,
-        Err(e) => return format!("none: {e}"),
+        Err(e) => return e.to_string(),
     };
     let server = normalize(&server_key(registry));
     let keyed = |key: &String| normalize(key) == server;
@@ -279,7 +280,7 @@ pub fn describe_source(explicit_dir: Option<&Path>, registry: &str) -> String {
         match entry.credentials(registry, &path) {
             Ok(Some(_)) => return format!("`auths` entry in {}", path.display()),
             Ok(None) => {}
-            Err(e) => return format!("none: {e}"),
+            Err(e) => return e.to_string(),
         }
     }
     match config.creds_store.as_deref() {

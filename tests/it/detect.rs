@@ -272,6 +272,20 @@ fn the_login_source_is_a_helper_a_store_or_nothing() {
         login("quay.io/owner/app", empty.path()),
         "none (anonymous): [DIR]/config.json has no login for quay.io; run `berth login quay.io`"
     );
+    // A config berth cannot use is said (every other command would stop on it), value unshown.
+    let broken = temp_dir();
+    std::fs::write(
+        broken.path().join("config.json"),
+        r#"{"auths": {"ghcr.io": {"auth": "s3cret not base64"}}}"#,
+    )
+    .unwrap();
+    let said = login("ghcr.io/owner/app", broken.path());
+    assert!(
+        said.starts_with("cannot use the docker config [DIR]/config.json")
+            && said.contains("not base64")
+            && !said.contains("s3cret"),
+        "{said}"
+    );
 }
 
 #[test]
