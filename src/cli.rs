@@ -117,6 +117,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Push back the manifests and tags a `cleanup --journal FILE` removed.
     Restore(RestoreArgs),
+    /// Which registry implementation serves a repository and why, its capabilities, the repo
+    /// mode it defaults to and the credentials berth would use (named, never shown).
+    Detect(DetectArgs),
 }
 
 /// Report formats.
@@ -140,6 +143,27 @@ pub struct TagsArgs {
         value_enum,
         default_value = "text",
         env = "BERTH_OUTPUT"
+    )]
+    pub output: OutputFormat,
+}
+
+/// `berth detect`.
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Repository or namespace: `host/path`, a Docker Hub name such as `flant` or
+    /// `flant/project`, a registry alone (`ghcr.io`), or `oci:PATH` for an OCI layout.
+    #[arg(value_name = "REPO", env = "BERTH_REPO")]
+    pub repo: String,
+    /// Output format: text or json.
+    #[arg(
+        long,
+        short = 'o',
+        default_value = "text",
+        env = "BERTH_OUTPUT",
+        value_parser = clap::builder::TypedValueParser::map(
+            clap::builder::PossibleValuesParser::new(["text", "json"]),
+            |format: String| if format == "json" { OutputFormat::Json } else { OutputFormat::Text },
+        )
     )]
     pub output: OutputFormat,
 }

@@ -251,6 +251,51 @@ impl AuthEntry {
     }
 }
 
+/// Where berth would take the login for `registry` from, in words and without any value, in
+/// the order [`DockerConfig::credentials_for`] tries them: a `credHelpers` helper, an `auths`
+/// entry, the `credsStore` helper, or none (anonymous); or why the config cannot be used
+/// (the error every other command would stop on). No helper is run: a helper's answer is the
+/// credential itself.
+pub fn describe_source(explicit_dir: Option<&Path>, registry: &str) -> String {
+    let Some(dir) = config_dir(explicit_dir) else {
+        return "none: no docker config directory (set DOCKER_CONFIG or HOME, or pass \
+                --docker-config)"
+            .to_string();
+    };
+    let path = dir.join("config.json");
+    let config = match load(&dir) {
+        Ok(config) => config,
+        Err(e) => return e.to_string(),
+    };
+    let server = normalize(&server_key(registry));
+    let keyed = |key: &String| normalize(key) == server;
+    if let Some((_, helper)) = config.cred_helpers.iter().find(|(k, _)| keyed(k)) {
+        return format!(
+            "credential helper `{}` (credHelpers in {})",
+            crate::secret::helper_name(helper),
+            path.display()
+        );
+    }
+    if let Some((_, entry)) = config.auths.iter().find(|(k, _)| keyed(k)) {
+        match entry.credentials(registry, &path) {
+            Ok(Some(_)) => return format!("`auths` entry in {}", path.display()),
+            Ok(None) => {}
+            Err(e) => return e.to_string(),
+        }
+    }
+    match config.creds_store.as_deref() {
+        Some(store) if !store.is_empty() => format!(
+            "credsStore `{}` ({})",
+            crate::secret::helper_name(store),
+            path.display()
+        ),
+        _ => format!(
+            "none (anonymous): {} has no login for {registry}; run `berth login {registry}`",
+            path.display()
+        ),
+    }
+}
+
 /// The key docker uses for a registry: Docker Hub's historic URL, else the host itself.
 pub fn server_key(registry: &str) -> String {
     if registry == DOCKER_HUB || registry == "index.docker.io" || registry == "registry-1.docker.io"

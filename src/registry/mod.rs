@@ -13,6 +13,7 @@ pub mod model;
 pub mod ocidir;
 pub mod providers;
 pub mod reference;
+pub mod repo_mode;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

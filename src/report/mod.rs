@@ -2,6 +2,7 @@
 //! The only module that writes to stdout or stderr.
 
 pub mod cleanup;
+pub mod detect;
 pub mod progress;
 pub mod restore;
 pub mod tags;

@@ -36,3 +36,5 @@ mod journal;
 mod repos;
 // Faults injected through a cleanup of thousands of tags on the real registry.
 mod faults;
+// `berth detect`: every host pattern, CI case and override, repo modes, credential sources.
+mod detect;
