@@ -298,7 +298,10 @@ pub fn describe_source(explicit_dir: Option<&Path>, registry: &str) -> String {
 
 /// The key docker uses for a registry: Docker Hub's historic URL, else the host itself.
 pub fn server_key(registry: &str) -> String {
-    if registry == DOCKER_HUB || registry == "index.docker.io" || registry == "registry-1.docker.io"
+    if registry == DOCKER_HUB
+        || registry == "index.docker.io"
+        || registry == "registry-1.docker.io"
+        || registry == "registry.hub.docker.com"
     {
         DOCKER_HUB_KEY.to_string()
     } else {
@@ -315,7 +318,9 @@ fn normalize(key: &str) -> String {
         .unwrap_or(key);
     let host = without_scheme.split('/').next().unwrap_or("");
     match host {
-        "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".to_string(),
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" | "docker.io" => {
+            "docker.io".to_string()
+        }
         other => other.to_ascii_lowercase(),
     }
 }

@@ -106,7 +106,9 @@ impl Reference {
             None => (DOCKER_HUB.to_string(), name.to_string()),
         };
         let registry = match registry.as_str() {
-            "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_string(),
+            "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
+                DOCKER_HUB.to_string()
+            }
             _ => registry,
         };
         let path = if registry == DOCKER_HUB && !path.contains('/') {
@@ -228,6 +230,11 @@ mod tests {
         assert_eq!(r.repository(), "bitnami/redis");
         assert_eq!(r.tag(), Some("7"));
         assert_eq!(parse("index.docker.io/nginx").repository(), "library/nginx");
+        let hub = parse("registry.hub.docker.com/team/app");
+        assert_eq!(
+            (hub.registry(), hub.repository()),
+            ("docker.io", "team/app")
+        );
         assert_eq!(api_host(parse("nginx").registry()), "registry-1.docker.io");
     }
 
