@@ -36,3 +36,5 @@ mod journal;
 mod repos;
 // Faults injected through a cleanup of thousands of tags on the real registry.
 mod faults;
+// GitHub Packages (ghcr.io REST, legacy GraphQL) against a fake in front of the real registry.
+mod github;

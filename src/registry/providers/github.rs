@@ -14,6 +14,7 @@
 //! registries serve.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -127,6 +128,8 @@ pub fn open(
         retry_budget: options.retry_budget,
         owner_route: tokio::sync::OnceCell::new(),
         state: Mutex::new(State::default()),
+        proven: AtomicBool::new(false),
+        probe: tokio::sync::Mutex::new(()),
     }))
 }
 
@@ -304,7 +307,16 @@ struct State {
     tag_digests: HashMap<String, Digest>,
     /// Set by the first refusal of a delete (401/403, or a token whose scopes cannot delete):
     /// later deletes are not sent, and say so without repeating the hint.
-    denied: Option<String>,
+    denied: Option<Denial>,
+}
+
+/// Why deletes are not sent.
+struct Denial {
+    /// What was refused first (`deleting version 42 of …`), or what showed it.
+    first: String,
+    /// The platform's words, when no delete has reported them yet (a token's scopes seen in
+    /// a listing): the first delete that fails fast reports them with the hint.
+    unsaid: Option<String>,
 }
 
 struct GitHubPackages {
@@ -317,6 +329,11 @@ struct GitHubPackages {
     /// REST: `/orgs/{owner}` or `/users/{owner}`, from `GET /users/{owner}`.
     owner_route: tokio::sync::OnceCell<String>,
     state: Mutex<State>,
+    /// A delete or untag has succeeded: the token may delete, and mutations run concurrently.
+    proven: AtomicBool,
+    /// Until then they run one at a time, so that a refusing token is refused once and no
+    /// further dummy is pushed or delete sent.
+    probe: tokio::sync::Mutex<()>,
 }
 
 /// One answer of the API, body read under [`PAGE_MAX`].
@@ -520,22 +537,38 @@ impl GitHubPackages {
         Ok((status == 429).then(|| BACKOFF_BASE * 2u32.pow(attempt - 1)))
     }
 
-    /// Fails fast when an earlier delete was refused.
+    /// Fails fast when an earlier delete was refused: the first such failure says why and
+    /// what to do, later ones point back to it.
     fn check_denied(&self, what: &str) -> Result<(), Error> {
-        match &self.lock().denied {
-            Some(first) => Err(Error::Platform {
+        let mut state = self.lock();
+        let Some(denial) = state.denied.as_mut() else {
+            return Ok(());
+        };
+        Err(match denial.unsaid.take() {
+            Some(message) => Error::Platform {
                 api: API,
                 what: what.to_string(),
-                message: format!("not sent: the API refused {first} earlier in this run"),
+                message,
+                hint: DENIED_HINT.into(),
+            },
+            None => Error::Platform {
+                api: API,
+                what: what.to_string(),
+                message: format!(
+                    "not sent: the API refused {} earlier in this run",
+                    denial.first
+                ),
                 hint: "see that first failure for what the token needs".into(),
-            }),
-            None => Ok(()),
-        }
+            },
+        })
     }
 
     /// Records a refused delete and returns its error, with the hint (said this once).
     fn denied(&self, what: String, answer: &Answer) -> Error {
-        self.lock().denied.get_or_insert_with(|| what.clone());
+        self.lock().denied.get_or_insert_with(|| Denial {
+            first: what.clone(),
+            unsaid: None,
+        });
         self.platform(what, answer, DENIED_HINT.into())
     }
 
@@ -682,10 +715,13 @@ impl GitHubPackages {
         if !can_delete {
             let mut state = self.lock();
             if state.denied.is_none() {
-                state.denied = Some(format!(
-                    "nothing: the token's scopes are `{}`, without `delete:packages`, so no version can be deleted; {DENIED_HINT}",
-                    scopes.trim()
-                ));
+                state.denied = Some(Denial {
+                    first: "this token's deletes".into(),
+                    unsaid: Some(format!(
+                        "not sent: the token's scopes are `{}`, without `delete:packages`",
+                        scopes.trim()
+                    )),
+                });
             }
         }
     }
@@ -1111,7 +1147,10 @@ impl GitHubPackages {
                     });
                 }
                 let hint = if lower.contains("forbidden") {
-                    self.lock().denied.get_or_insert_with(|| what.clone());
+                    self.lock().denied.get_or_insert_with(|| Denial {
+                        first: what.clone(),
+                        unsaid: None,
+                    });
                     DENIED_HINT.to_string()
                 } else {
                     "run again; if it persists, delete the version in the package's settings"
@@ -1237,6 +1276,56 @@ impl Repository for GitHubPackages {
     }
 
     async fn delete_manifest(&self, digest: &Digest) -> Result<(), Error> {
+        let probe = self.probe().await;
+        let result = self.delete(digest).await;
+        self.settle(probe, result.is_ok());
+        result
+    }
+
+    async fn untag(&self, tag: &str, current: &Manifest) -> Result<UntagMethod, Error> {
+        let probe = self.probe().await;
+        let result = match self.target {
+            Target::Rest { .. } => self.rest_untag(tag, current).await,
+            // A legacy version is one tag: deleting it leaves the manifest's other tags.
+            Target::Legacy { .. } => self
+                .legacy_delete_tag(tag)
+                .await
+                .map(|()| UntagMethod::TagDelete),
+        };
+        self.settle(probe, result.is_ok());
+        result
+    }
+
+    async fn push_manifest(
+        &self,
+        reference: &str,
+        media_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Digest, Error> {
+        self.registry
+            .push_manifest(reference, media_type, bytes)
+            .await
+    }
+}
+
+impl GitHubPackages {
+    /// Waits for the mutations before this one while none has succeeded yet.
+    async fn probe(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        if self.proven.load(Ordering::Acquire) {
+            return None;
+        }
+        let guard = self.probe.lock().await;
+        (!self.proven.load(Ordering::Acquire)).then_some(guard)
+    }
+
+    fn settle(&self, probe: Option<tokio::sync::MutexGuard<'_, ()>>, succeeded: bool) {
+        if succeeded {
+            self.proven.store(true, Ordering::Release);
+        }
+        drop(probe);
+    }
+
+    async fn delete(&self, digest: &Digest) -> Result<(), Error> {
         match self.target {
             Target::Rest { .. } => {
                 self.check_denied(&format!("deleting {}", digest.short()))?;
@@ -1269,28 +1358,6 @@ impl Repository for GitHubPackages {
                 Ok(())
             }
         }
-    }
-
-    async fn untag(&self, tag: &str, current: &Manifest) -> Result<UntagMethod, Error> {
-        match self.target {
-            Target::Rest { .. } => self.rest_untag(tag, current).await,
-            // A legacy version is one tag: deleting it leaves the manifest's other tags.
-            Target::Legacy { .. } => {
-                self.legacy_delete_tag(tag).await?;
-                Ok(UntagMethod::TagDelete)
-            }
-        }
-    }
-
-    async fn push_manifest(
-        &self,
-        reference: &str,
-        media_type: &str,
-        bytes: Vec<u8>,
-    ) -> Result<Digest, Error> {
-        self.registry
-            .push_manifest(reference, media_type, bytes)
-            .await
     }
 }
 
