@@ -1,6 +1,7 @@
 //! GitHub Packages through the binary: the fake of ghcr.io's REST packages API (and of the
 //! legacy docker.pkg.github.com GraphQL API) in front of the real registry, sharing its state.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, Utc};
@@ -9,7 +10,8 @@ use crate::cleanup::{Store, end_to_end};
 use crate::fixtures::Fixture;
 use crate::harness::github::{Fault, GitHubFake, TOKEN, TokenMode};
 use crate::harness::platform::{PlatformFake, RegistryState};
-use crate::harness::{self, Auth, ImageSpec, Output, Seeder, TestRegistry};
+use crate::harness::seed::{OCI_MANIFEST, digest_of};
+use crate::harness::{self, Auth, Format, ImageSpec, Output, Platform, Seeder, TestRegistry};
 
 /// The hint's words that must appear once however many deletions the token could not make.
 const HINT_WORDS: &str = "Manage Actions access";
@@ -327,4 +329,75 @@ async fn the_legacy_registry_deletes_tags_through_graphql_and_says_public_packag
     assert!(s.fake.graphql_queries() >= 2);
     assert_no_token(&out);
     s.fake.assert_no_unexpected();
+}
+
+/// Pushes an image by digest only (an index's platform child); returns its digest.
+async fn push_untagged(seeder: &Seeder, path: &str, spec: &ImageSpec) -> String {
+    let layer = spec.layer();
+    seeder.push_blob(path, &layer).await;
+    let config = spec.config(&digest_of(&layer));
+    seeder.push_blob(path, &config).await;
+    let manifest = spec.manifest(&config, &layer);
+    seeder
+        .push_manifest(path, &digest_of(&manifest), OCI_MANIFEST, &manifest)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deleted_index_takes_its_untagged_children_and_a_kept_one_keeps_them() {
+    let registry = TestRegistry::start(Auth::None);
+    let path = "octo/multi";
+    let fake = GitHubFake::rest(&registry, path, true);
+    let seeder = Seeder::new(&registry);
+    let git = Fixture::new();
+    let now = Utc::now();
+    let mut children = BTreeMap::new();
+    for (branch, hours) in [("main", 30), ("feature/x", 24 * 9)] {
+        let c = git.commit_ago(branch, branch, hours);
+        let mut platforms = Vec::new();
+        for arch in ["amd64", "arm64"] {
+            let spec = ImageSpec::new(&format!("{branch}-{arch}"))
+                .created(&(now - Duration::hours(hours)).to_rfc3339())
+                .label("org.opencontainers.image.revision", &c)
+                .label("berth.git.ref", branch)
+                .platform(Platform::new("linux", arch));
+            platforms.push((
+                push_untagged(&seeder, path, &spec).await,
+                Platform::new("linux", arch),
+            ));
+        }
+        let tag = format!("sha-{}", &c[..7]);
+        let index = seeder.push_index(path, &tag, Format::Oci, &platforms).await;
+        children.insert(
+            branch,
+            (
+                index,
+                platforms.into_iter().map(|(d, _)| d).collect::<Vec<_>>(),
+            ),
+        );
+    }
+    git.git(&["checkout", "-q", "main"]);
+    git.push_all();
+    git.delete_remote_branch("feature/x");
+    let clone = git.clone_ci();
+    let config = git.root().join("berth.yaml");
+    std::fs::write(&config, "keep:\n  untagged: delete\n").unwrap();
+    let out = cleanup(&fake, &clone, &["--config", &config.display().to_string()]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let stored: Vec<String> = RegistryState::of(&registry)
+        .manifests(path)
+        .into_iter()
+        .map(|m| m.digest)
+        .collect();
+    let (kept_index, kept_children) = &children["main"];
+    let (gone_index, gone_children) = &children["feature/x"];
+    for d in std::iter::once(kept_index).chain(kept_children) {
+        assert!(stored.contains(d), "{d} is gone:\n{}", out.stdout);
+    }
+    for d in std::iter::once(gone_index).chain(gone_children) {
+        assert!(!stored.contains(d), "{d} survived:\n{}", out.stdout);
+    }
+    // One version each: the index, then its two untagged children.
+    assert_eq!(fake.deletes(), 3, "{}", out.stdout);
+    fake.assert_no_unexpected();
 }
