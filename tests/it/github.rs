@@ -239,10 +239,11 @@ async fn untagging_and_deleting_through_package_versions() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn listings_follow_pages_of_100_for_a_nested_package_of_a_user_through_rate_limits() {
+async fn listings_follow_pages_of_100_for_a_nested_package_of_a_user_on_enterprise_through_rate_limits()
+ {
     let registry = TestRegistry::start(Auth::None);
     let path = "someone/team/app";
-    let fake = GitHubFake::rest(&registry, path, false);
+    let fake = GitHubFake::enterprise(&registry, path, false);
     let seeder = Seeder::new(&registry);
     let images: Vec<(String, ImageSpec)> = (0..250)
         .map(|i| (format!("t-{i:03}"), ImageSpec::new(&format!("page{i}"))))
@@ -399,5 +400,31 @@ async fn a_deleted_index_takes_its_untagged_children_and_a_kept_one_keeps_them()
     }
     // One version each: the index, then its two untagged children.
     assert_eq!(fake.deletes(), 3, "{}", out.stdout);
+    fake.assert_no_unexpected();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_token_the_listing_names_the_variables_and_sends_nothing() {
+    let registry = TestRegistry::start(Auth::None);
+    let fake = GitHubFake::rest(&registry, "octo/app", true);
+    Seeder::new(&registry)
+        .push_image("octo/app", "v1", &ImageSpec::new("one"))
+        .await;
+    let mut cmd = harness::berth();
+    cmd.envs(
+        fake.env()
+            .into_iter()
+            .filter(|(k, _)| k != "BERTH_GITHUB_TOKEN"),
+    )
+    .args(["tags", &fake.repo_arg(), "--container-registry", "github"]);
+    let out = harness::run(&mut cmd);
+    assert_ne!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("set BERTH_GITHUB_TOKEN or GITHUB_TOKEN"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fake.list_pages() + fake.owner_lookups(), 0);
     fake.assert_no_unexpected();
 }

@@ -619,13 +619,27 @@ impl GitHubPackages {
 
     async fn versions_url(&self, client: &Octocrab) -> Result<String, Error> {
         let Target::Rest { owner, package } = &self.target else {
-            unreachable!("REST calls are made for REST targets only")
+            return Err(self.other_api());
         };
         let route = self.owner_route(client, owner).await?;
         Ok(format!(
             "{route}/packages/container/{}/versions",
             package_segment(package)
         ))
+    }
+
+    /// A call of one API for a package the other API serves (dispatch is by target, so this
+    /// is not reached; it keeps a mismatch an error rather than a panic).
+    fn other_api(&self) -> Error {
+        Error::Unsupported {
+            host: self.api.base.clone(),
+            operation: format!("this call for {}", self.target.describe()),
+            detail: String::new(),
+            hint: format!(
+                "set {} to match the registry (`rest` for ghcr.io, `graphql` for docker.pkg.github.com)",
+                env_vars::BERTH_GITHUB_PACKAGES_API
+            ),
+        }
     }
 
     fn not_found_hint(&self) -> String {
@@ -826,7 +840,7 @@ impl GitHubPackages {
                 Err(Error::NotFound {
                     host: self.api.base.clone(),
                     what: format!("version {} of {}", version.id, self.target.describe()),
-                    detail: format!(": {}", answer.message()),
+                    detail: format!(": {}", self.redactor.redact(&answer.message())),
                 })
             }
             401 | 403 => Err(self.denied(what, &answer)),
@@ -1006,7 +1020,7 @@ impl GitHubPackages {
             package,
         } = &self.target
         else {
-            unreachable!("GraphQL calls are made for legacy targets only")
+            return Err(self.other_api());
         };
         const QUERY: &str = "query($owner: String!, $name: String!, $package: String!, $after: String) { repository(owner: $owner, name: $name) { packages(first: 1, names: [$package]) { edges { node { name versions(first: 100, after: $after) { pageInfo { hasNextPage endCursor } edges { node { id version } } } } } } } }";
         let what = format!("listing the versions of {}", self.target.describe());

@@ -86,6 +86,8 @@ struct Counters {
 struct FakeState {
     registry: RegistryState,
     public: OnceLock<String>,
+    /// The API's path prefix (`/api/v3` on GitHub Enterprise Server), empty on github.com.
+    prefix: String,
     owner: String,
     organization: bool,
     api: Api,
@@ -108,18 +110,30 @@ impl GitHubFake {
     /// A fake for the REST API, serving `path` (`OWNER/PACKAGE…`) of `registry`; the owner is
     /// an organization or a user.
     pub fn rest(registry: &TestRegistry, path: &str, organization: bool) -> GitHubFake {
-        Self::start(registry, path, organization, Api::Rest)
+        Self::start(registry, path, organization, Api::Rest, "")
+    }
+
+    /// [`GitHubFake::rest`] as GitHub Enterprise Server serves it, below `/api/v3`.
+    pub fn enterprise(registry: &TestRegistry, path: &str, organization: bool) -> GitHubFake {
+        Self::start(registry, path, organization, Api::Rest, "/api/v3")
     }
 
     /// A fake of the legacy GraphQL API, serving `path` (`OWNER/REPO/IMAGE`) of `registry`.
     pub fn graphql(registry: &TestRegistry, path: &str) -> GitHubFake {
-        Self::start(registry, path, true, Api::Graphql)
+        Self::start(registry, path, true, Api::Graphql, "")
     }
 
-    fn start(registry: &TestRegistry, path: &str, organization: bool, api: Api) -> GitHubFake {
+    fn start(
+        registry: &TestRegistry,
+        path: &str,
+        organization: bool,
+        api: Api,
+        prefix: &str,
+    ) -> GitHubFake {
         let state = Arc::new(FakeState {
             registry: RegistryState::of(registry),
             public: OnceLock::new(),
+            prefix: prefix.to_string(),
             owner: path.split('/').next().expect("an owner").to_string(),
             organization,
             api,
@@ -142,9 +156,9 @@ impl GitHubFake {
         }
     }
 
-    /// `http://127.0.0.1:PORT` (`GITHUB_API_URL`).
+    /// `http://127.0.0.1:PORT[/api/v3]` (`GITHUB_API_URL`).
     pub fn url(&self) -> String {
-        self.server.url()
+        format!("{}{}", self.server.url(), self.state.prefix)
     }
 
     /// `127.0.0.1:PORT`, the registry host berth is given.
@@ -415,6 +429,9 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
     if state.api != Api::Rest {
         return state.unexpected(format!("{method} {path}: a REST call for a legacy package"));
     }
+    let Some(route) = path.strip_prefix(state.prefix.as_str()) else {
+        return state.unexpected(format!("{method} {path}: outside the API prefix"));
+    };
     if let Some(refused) = state.check_headers(
         request.headers(),
         "application/vnd.github+json",
@@ -423,7 +440,7 @@ async fn handle(State(state): State<Arc<FakeState>>, request: Request) -> Respon
     ) {
         return refused;
     }
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let segments: Vec<&str> = route.split('/').skip(1).collect();
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["users", owner]) => {
             state.counters.owner_lookups.fetch_add(1, Ordering::SeqCst);
