@@ -460,7 +460,9 @@ impl GitHubPackages {
                         headers: parts.headers,
                         body,
                     };
-                    match self.retry_wait(&answer, attempt)? {
+                    let wait = retry_wait(&answer, attempt, SystemTime::now())
+                        .map_err(|hint| self.platform("calling the API".into(), &answer, hint))?;
+                    match wait {
                         None => return Ok(answer),
                         Some(wait) => (
                             Some(wait),
@@ -484,57 +486,6 @@ impl GitHubPackages {
             tracing::debug!(%method, url, error = %last, ?wait, "GitHub API request failed, retrying");
             tokio::time::sleep(wait).await;
         }
-    }
-
-    /// None: the answer is final. Some: wait this long and try again. Err: a rate limit that
-    /// resets later than berth waits.
-    fn retry_wait(&self, answer: &Answer, attempt: u32) -> Result<Option<Duration>, Error> {
-        let status = answer.status;
-        if (500..600).contains(&status) {
-            return Ok(Some(BACKOFF_BASE * 2u32.pow(attempt - 1)));
-        }
-        if status != 403 && status != 429 {
-            return Ok(None);
-        }
-        if answer.header("x-ratelimit-remaining") == Some("0") {
-            let reset = answer
-                .header("x-ratelimit-reset")
-                .and_then(|r| r.trim().parse::<u64>().ok());
-            let now = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs();
-            let wait = reset.map_or(SECONDARY_WAIT, |r| {
-                Duration::from_secs(r.saturating_sub(now) + 1)
-            });
-            if wait > RETRY_AFTER_MAX {
-                let at = reset
-                    .and_then(|r| DateTime::<Utc>::from_timestamp(r as i64, 0))
-                    .map_or_else(|| "later".to_string(), |t| format!("at {}", t.to_rfc3339()));
-                return Err(self.platform(
-                    "calling the API".into(),
-                    answer,
-                    format!(
-                        "the token's API rate limit is used up and resets {at}; run again after that (a GITHUB_TOKEN has 1,000 requests an hour per repository, a personal access token 5,000)"
-                    ),
-                ));
-            }
-            return Ok(Some(wait));
-        }
-        let retry_after = answer
-            .header("retry-after")
-            .and_then(|v| crate::registry::http::parse_retry_after(v, SystemTime::now()));
-        if let Some(wait) = retry_after {
-            return Ok(Some(wait));
-        }
-        if answer
-            .message()
-            .to_ascii_lowercase()
-            .contains("secondary rate limit")
-        {
-            return Ok(Some(SECONDARY_WAIT * attempt));
-        }
-        Ok((status == 429).then(|| BACKOFF_BASE * 2u32.pow(attempt - 1)))
     }
 
     /// Fails fast when an earlier delete was refused: the first such failure says why and
@@ -1213,6 +1164,53 @@ impl GitHubPackages {
     }
 }
 
+/// None: the answer is final. Some: wait this long and try again. Err: the hint for a rate
+/// limit that resets later than berth waits.
+fn retry_wait(answer: &Answer, attempt: u32, now: SystemTime) -> Result<Option<Duration>, String> {
+    let status = answer.status;
+    if (500..600).contains(&status) {
+        return Ok(Some(BACKOFF_BASE * 2u32.pow(attempt - 1)));
+    }
+    if status != 403 && status != 429 {
+        return Ok(None);
+    }
+    if answer.header("x-ratelimit-remaining") == Some("0") {
+        let reset = answer
+            .header("x-ratelimit-reset")
+            .and_then(|r| r.trim().parse::<u64>().ok());
+        let now_secs = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let wait = reset.map_or(SECONDARY_WAIT, |r| {
+            Duration::from_secs(r.saturating_sub(now_secs) + 1)
+        });
+        if wait > RETRY_AFTER_MAX {
+            let at = reset
+                .and_then(|r| DateTime::<Utc>::from_timestamp(i64::try_from(r).ok()?, 0))
+                .map_or_else(|| "later".to_string(), |t| format!("at {}", t.to_rfc3339()));
+            return Err(format!(
+                "the token's API rate limit is used up and resets {at}; run again after that (a GITHUB_TOKEN has 1,000 requests an hour per repository, a personal access token 5,000)"
+            ));
+        }
+        return Ok(Some(wait));
+    }
+    let retry_after = answer
+        .header("retry-after")
+        .and_then(|v| crate::registry::http::parse_retry_after(v, now));
+    if let Some(wait) = retry_after {
+        return Ok(Some(wait));
+    }
+    if answer
+        .message()
+        .to_ascii_lowercase()
+        .contains("secondary rate limit")
+    {
+        return Ok(Some(SECONDARY_WAIT * attempt));
+    }
+    Ok((status == 429).then(|| BACKOFF_BASE * 2u32.pow(attempt - 1)))
+}
+
 /// Why a GraphQL request failed.
 enum GraphqlFailure {
     /// No answer (no token, transport, retries) or one berth cannot read.
@@ -1403,6 +1401,54 @@ mod tests {
         }
         let e = Target::legacy("octo/app").unwrap_err().to_string();
         assert!(e.contains("OWNER/REPO/IMAGE"), "{e}");
+    }
+
+    fn answer(status: u16, headers: &[(&'static str, &str)], message: &str) -> Answer {
+        let mut map = http::HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(*k, v.parse().unwrap());
+        }
+        Answer {
+            status,
+            headers: map,
+            body: json!({ "message": message }).to_string().into_bytes(),
+        }
+    }
+
+    #[test]
+    fn rate_limits_wait_as_asked_within_the_cap_and_say_when_they_reset() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let primary = |reset: u64| {
+            answer(
+                403,
+                &[
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", &reset.to_string()),
+                ],
+                "API rate limit exceeded",
+            )
+        };
+        assert_eq!(
+            retry_wait(&primary(1_000_004), 1, now),
+            Ok(Some(Duration::from_secs(5)))
+        );
+        let hint = retry_wait(&primary(1_003_600), 1, now).unwrap_err();
+        assert!(hint.contains("resets at 1970-01-12T14:46:40"), "{hint}");
+        let secondary = answer(403, &[("retry-after", "3")], "secondary rate limit");
+        assert_eq!(
+            retry_wait(&secondary, 1, now),
+            Ok(Some(Duration::from_secs(3)))
+        );
+        let unsaid = answer(403, &[], "You have exceeded a secondary rate limit.");
+        assert_eq!(retry_wait(&unsaid, 1, now), Ok(Some(SECONDARY_WAIT)));
+        let refused = answer(403, &[], "Resource not accessible by integration");
+        assert_eq!(retry_wait(&refused, 1, now), Ok(None));
+        assert!(
+            retry_wait(&answer(502, &[], "bad gateway"), 1, now)
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(retry_wait(&answer(404, &[], "Not Found"), 1, now), Ok(None));
     }
 
     #[test]
