@@ -49,7 +49,8 @@ pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
 pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
 /// The Actions job token; reads pull requests when no `BERTH_GITHUB_TOKEN` is set.
 pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
-/// A GitHub token for berth's own API calls (pull-request state); wins over `GITHUB_TOKEN`.
+/// A GitHub token for berth's own API calls (pull-request state, GitHub Packages versions);
+/// wins over `GITHUB_TOKEN`.
 pub const BERTH_GITHUB_TOKEN: &str = "BERTH_GITHUB_TOKEN";
 /// Numeric id of the GitLab project a job runs for; tells berth the forge is GitLab.
 pub const CI_PROJECT_ID: &str = "CI_PROJECT_ID";
@@ -67,6 +68,10 @@ pub const CI_REGISTRY: &str = "CI_REGISTRY";
 /// GraphQL endpoint of the GitHub instance (`https://api.github.com/graphql`), for the legacy
 /// docker.pkg.github.com packages.
 pub const GITHUB_GRAPHQL_URL: &str = "GITHUB_GRAPHQL_URL";
+/// Which GitHub Packages API berth uses: `rest` (ghcr.io's package versions) or `graphql`
+/// (the legacy docker.pkg.github.com packages); default `graphql` on docker.pkg.github.com,
+/// `rest` elsewhere. Lets a GitHub Enterprise Server's legacy registry host use GraphQL.
+pub const BERTH_GITHUB_PACKAGES_API: &str = "BERTH_GITHUB_PACKAGES_API";
 /// The registry implementation (`auto`, `default`, `dockerhub`, `github`, `gitlab`, …): the
 /// env twin of `--container-registry`; `ci-env` exports it when it knows.
 pub const BERTH_CONTAINER_REGISTRY: &str = "BERTH_CONTAINER_REGISTRY";

@@ -68,6 +68,7 @@ fn provider_options(global: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -
             graphql_url: get(v::GITHUB_GRAPHQL_URL)
                 .unwrap_or_else(|| DEFAULT_GITHUB_GRAPHQL_URL.into()),
             token: secret(v::BERTH_GITHUB_TOKEN).or_else(|| secret(v::GITHUB_TOKEN)),
+            packages_api: get(v::BERTH_GITHUB_PACKAGES_API),
         },
         gitlab: GitLabOptions {
             api_url: get(v::CI_API_V4_URL),

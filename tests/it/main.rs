@@ -38,3 +38,5 @@ mod repos;
 mod faults;
 // `berth detect`: every host pattern, CI case and override, repo modes, credential sources.
 mod detect;
+// GitHub Packages (ghcr.io REST, legacy GraphQL) against a fake in front of the real registry.
+mod github;

@@ -216,6 +216,9 @@ pub struct GitHubOptions {
     pub graphql_url: String,
     /// `BERTH_GITHUB_TOKEN`, else `GITHUB_TOKEN`.
     pub token: Option<NamedSecret>,
+    /// `BERTH_GITHUB_PACKAGES_API` as given (`rest` or `graphql`); None: GraphQL for
+    /// docker.pkg.github.com, REST for every other host. Checked when a repository opens.
+    pub packages_api: Option<String>,
 }
 
 /// How a GitLab token is sent.
