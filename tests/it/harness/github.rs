@@ -249,6 +249,20 @@ impl PlatformFake for GitHubFake {
         self.state.counters.mutating.load(Ordering::SeqCst)
     }
 
+    fn api_requests(&self) -> BTreeMap<String, usize> {
+        [
+            ("API owner lookup", self.owner_lookups()),
+            ("API versions page", self.list_pages()),
+            ("API version DELETE", self.deletes()),
+            ("GraphQL query", self.graphql_queries()),
+            ("GraphQL mutation", self.graphql_mutations()),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.to_string(), n))
+        .collect()
+    }
+
     fn assert_no_unexpected(&self) {
         let unexpected = self.unexpected();
         assert!(

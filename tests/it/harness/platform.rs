@@ -235,6 +235,9 @@ pub trait PlatformFake: Send + Sync {
     fn env(&self) -> Vec<(String, String)>;
     /// Mutating requests berth sent to the fake (API and registry side).
     fn mutating_requests(&self) -> usize;
+    /// Requests berth sent to the platform's API so far, by kind (`list page`, `delete`, …);
+    /// the registry side is counted from the registry's own access log.
+    fn api_requests(&self) -> std::collections::BTreeMap<String, usize>;
     /// Panics listing requests the real service would not know.
     fn assert_no_unexpected(&self);
 }
