@@ -4,6 +4,7 @@ mod ci_env;
 mod cleanup;
 mod demo;
 mod login;
+mod name;
 mod restore;
 mod tags;
 
@@ -19,5 +20,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Login(args) => login::run(&cli.global, args).await,
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Restore(args) => restore::run(&cli.global, args).await,
+        Command::Name(args) => name::run(&cli.global, args),
     }
 }

@@ -36,3 +36,5 @@ mod journal;
 mod repos;
 // Faults injected through a cleanup of thousands of tags on the real registry.
 mod faults;
+// Image naming: `berth name` on the seeds' tables, monorepo and multirepo cleanups from `images:`.
+mod naming;
