@@ -2,7 +2,13 @@
 //! and cleanups of multi-image projects from `images:` in berth.yaml, monorepo (one
 //! repository, `IMAGE-` tag prefixes) and multirepo (one repository per image).
 
-use crate::harness::{self, run};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{Duration, Utc};
+
+use crate::fixtures::Fixture;
+use crate::harness::{self, Auth, ImageSpec, Seeder, TestRegistry, run};
 
 /// `berth name ARGS` in an empty working directory (no berth.yaml).
 fn name(args: &[&str]) -> harness::Output {
@@ -299,4 +305,226 @@ fn the_mode_comes_from_berth_yaml_unless_the_flag_says_otherwise() {
     assert_eq!(json["repo_mode_by"], "config");
     assert_eq!(json["tag_prefix"], "web-");
     assert_eq!(json["container_registry"], "default");
+}
+
+/// An image built `hours` ago, tied to `git_ref` by its label as `ci-env` labels builds.
+fn built(unique: &str, hours: i64, git_ref: &str) -> ImageSpec {
+    let at = Utc::now() - Duration::hours(hours) + Duration::minutes(5);
+    ImageSpec::new(unique)
+        .created(&at.to_rfc3339())
+        .label("berth.git.ref", git_ref)
+}
+
+fn sha7(commit: &str) -> String {
+    format!("sha-{}", &commit[..7])
+}
+
+/// A project with `main`, a live branch `live` and a branch `feature/gone` deleted on the
+/// remote after its images were built; returns the fixture, the CI clone, and the commits of
+/// main, live and the gone branch.
+fn project() -> (Fixture, std::path::PathBuf, [String; 3]) {
+    let f = Fixture::new();
+    let m1 = f.commit_ago("main", "m1", 48);
+    let l1 = f.commit_ago("live", "l1", 30);
+    let g1 = f.commit_ago("feature/gone", "g1", 26);
+    f.git(&["checkout", "-q", "main"]);
+    f.push_all();
+    f.delete_remote_branch("feature/gone");
+    let clone = f.clone_ci();
+    (f, clone, [m1, l1, g1])
+}
+
+/// `berth cleanup --repo REPO` with `berth.yaml` holding `yaml`; the JSON report.
+fn cleanup(f: &Fixture, clone: &Path, repo: &str, yaml: &str) -> serde_json::Value {
+    let config = f.root().join("berth.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let out = run(harness::berth()
+        .env("XDG_CACHE_HOME", f.root().join("cache"))
+        .args(["cleanup", "--repo", repo, "--output", "json", "--config"])
+        .arg(&config)
+        .arg("--git-dir")
+        .arg(clone));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+/// The reason of every tag of every repository in a report: `repo tag` → `action: reason`.
+fn reasons(report: &serde_json::Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for repo in report["repos"].as_array().unwrap() {
+        for t in repo["tags"].as_array().unwrap() {
+            out.insert(
+                format!(
+                    "{} {}",
+                    repo["repo"].as_str().unwrap(),
+                    t["tag"].as_str().unwrap()
+                ),
+                format!("{}: {}", t["action"].as_str().unwrap(), t["reason"]),
+            );
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_monorepo_cleanup_reads_each_image_prefix_off_before_linking() {
+    let registry = TestRegistry::start(Auth::None);
+    let seeder = Seeder::new(&registry);
+    let (f, clone, [m1, l1, g1]) = project();
+    let images = vec![
+        (
+            format!("frontend-{}", sha7(&m1)),
+            built("f-m1", 48, "refs/heads/main"),
+        ),
+        (
+            "backend-main".to_string(),
+            built("b-main", 48, "refs/heads/main"),
+        ),
+        (
+            "backend-live".to_string(),
+            built("b-live", 30, "refs/heads/live"),
+        ),
+        (
+            format!("frontend-{}", sha7(&l1)),
+            built("f-l1", 30, "refs/heads/live"),
+        ),
+        (
+            "backend-feature-gone".to_string(),
+            built("b-gone", 26, "refs/heads/feature/gone"),
+        ),
+        (
+            format!("frontend-{}", sha7(&g1)),
+            built("f-g1", 26, "refs/heads/feature/gone"),
+        ),
+        // No image prefix: nothing ties it to git.
+        (
+            "latest".to_string(),
+            built("latest", 26, "refs/heads/feature/gone"),
+        ),
+    ];
+    seeder.push_images("shop", &images).await;
+    let repo = format!("{}/shop", registry.host());
+
+    let report = cleanup(
+        &f,
+        &clone,
+        &repo,
+        "images: [frontend, backend]\nrepo_mode: monorepo\n",
+    );
+    let why = reasons(&report);
+    let left = seeder.tags("shop").await;
+    let gone = [
+        "backend-feature-gone".to_string(),
+        format!("frontend-{}", sha7(&g1)),
+    ];
+    for (tag, _) in &images {
+        let key = format!("{repo} {tag}");
+        assert_eq!(
+            left.contains_key(tag),
+            !gone.contains(tag),
+            "{tag}: {}",
+            why[&key]
+        );
+    }
+    assert!(
+        why[&format!("{repo} backend-feature-gone")].contains("branch feature/gone"),
+        "{why:#?}"
+    );
+    assert!(
+        why[&format!("{repo} latest")].contains("starts with none of the images' prefixes"),
+        "{why:#?}"
+    );
+    assert!(
+        report["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("is a monorepo")),
+        "{report:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_multirepo_cleanup_cleans_every_image_repository_of_one_images_list() {
+    let registry = TestRegistry::start(Auth::None);
+    let seeder = Seeder::new(&registry);
+    let (f, clone, [m1, l1, g1]) = project();
+    for image in ["frontend", "backend"] {
+        let images = vec![
+            (
+                sha7(&m1),
+                built(&format!("{image}-m1"), 48, "refs/heads/main"),
+            ),
+            (
+                "live".to_string(),
+                built(&format!("{image}-live"), 30, "refs/heads/live"),
+            ),
+            (
+                sha7(&l1),
+                built(&format!("{image}-l1"), 30, "refs/heads/live"),
+            ),
+            (
+                "feature-gone".to_string(),
+                built(&format!("{image}-gone"), 26, "refs/heads/feature/gone"),
+            ),
+            (
+                sha7(&g1),
+                built(&format!("{image}-g1"), 26, "refs/heads/feature/gone"),
+            ),
+        ];
+        seeder
+            .push_images(&format!("project/{image}"), &images)
+            .await;
+    }
+    let repo = format!("{}/project", registry.host());
+
+    // `auto` on a registry that nests repositories: multirepo.
+    let report = cleanup(&f, &clone, &repo, "images: [frontend, backend]\n");
+    let cleaned: Vec<&str> = report["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["repo"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        cleaned,
+        [format!("{repo}/frontend"), format!("{repo}/backend")],
+        "{report:#}"
+    );
+    for image in ["frontend", "backend"] {
+        let left: Vec<String> = seeder
+            .tags(&format!("project/{image}"))
+            .await
+            .into_keys()
+            .collect();
+        let mut want = vec![sha7(&m1), sha7(&l1), "live".to_string()];
+        want.sort();
+        assert_eq!(left, want, "{image}: {:#?}", reasons(&report));
+    }
+}
+
+#[test]
+fn images_that_name_no_repository_stop_the_cleanup_before_any_request() {
+    let f = Fixture::new();
+    f.commit_ago("main", "m1", 1);
+    f.push_all();
+    let clone = f.clone_ci();
+    let config = f.root().join("berth.yaml");
+    std::fs::write(&config, "images: [web]\nrepo_mode: monorepo\n").unwrap();
+    let out = run(harness::berth()
+        .args(["cleanup", "--repo", "127.0.0.1:9", "--config"])
+        .arg(&config)
+        .arg("--git-dir")
+        .arg(&clone));
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "--repo 127.0.0.1:9 with the images of {}: monorepo needs a repository, \
+             `127.0.0.1:9` is only a registry: give REPO as 127.0.0.1:9/APP or use multirepo"
+                .replace("{}", &config.display().to_string())
+                .as_str()
+        ),
+        "{}",
+        out.stderr
+    );
 }
