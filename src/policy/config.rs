@@ -378,6 +378,17 @@ impl<'de> Deserialize<'de> for ImagesValue {
                     "`images` lists `{image}` twice; list each image once"
                 )));
             }
+            // ci-env exports one variable per image, which must not be shared.
+            if let Some(other) = images
+                .iter()
+                .find(|i| i.variable_suffix() == image.variable_suffix())
+            {
+                return Err(D::Error::custom(format!(
+                    "`images` lists `{other}` and `{image}`, which would both be exported as \
+                     BERTH_IMAGE_REFS_{}; rename one",
+                    image.variable_suffix().unwrap_or_default()
+                )));
+            }
             images.push(image);
         }
         Ok(ImagesValue(images))
@@ -807,6 +818,7 @@ tags: ["{sha}", "build-{sha8}"]
         assert_eq!((c.repo_mode, c.images), (None, vec![Image::Unnamed]));
         assert!(err("images: [Frontend]").contains("`Frontend` is not an image name"));
         assert!(err("images: [a, a]").contains("lists `a` twice"));
+        assert!(err("images: [a-b, a_b]").contains("both be exported as BERTH_IMAGE_REFS_A_B"));
         let e = err("repo_mode: mono");
         assert!(e.starts_with("ci/berth.yaml:1:"), "{e}");
         assert!(e.contains("use auto, monorepo"), "{e}");

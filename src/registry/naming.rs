@@ -43,6 +43,22 @@ impl Image {
         }
     }
 
+    /// The name as part of an environment variable (`api-v2` → `API_V2`), None for the
+    /// unnamed image: ci-env's `BERTH_IMAGE_REFS_<NAME>`.
+    pub fn variable_suffix(&self) -> Option<String> {
+        self.name().map(|name| {
+            name.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect()
+        })
+    }
+
     /// The name, None for the unnamed image.
     pub fn name(&self) -> Option<&str> {
         match self {

@@ -528,3 +528,77 @@ fn images_that_name_no_repository_stop_the_cleanup_before_any_request() {
         out.stderr
     );
 }
+
+const SHA: &str = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
+
+/// `berth ci-env --no-login ARGS` with berth.yaml holding `yaml` and the CI's variables `env`;
+/// the script (or, with `--as-env-file`, the file it wrote).
+fn ci_env(yaml: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let temp = harness::temp_dir();
+    let config = temp.path().join("berth.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let out = run(harness::berth()
+        .arg("--config")
+        .arg(&config)
+        .args(["ci-env", "--no-login"])
+        .args(args)
+        .envs(env.iter().copied())
+        .env("TMPDIR", temp.path())
+        .env("RUNNER_TEMP", temp.path())
+        .env("CI_BUILDS_DIR", temp.path()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = if args.contains(&"--as-env-file") {
+        std::fs::read_to_string(out.stdout.trim_end()).unwrap()
+    } else {
+        out.stdout
+    };
+    let job_dir = regex::Regex::new(r"/[^\s'\x22]*/berth-docker-config-[A-Za-z0-9]+").unwrap();
+    let time = regex::Regex::new(r"created=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").unwrap();
+    let text = job_dir.replace_all(&text, "[JOB_DIR]");
+    time.replace_all(&text, "created=[TIME]").into_owned()
+}
+
+#[test]
+fn ci_env_exports_the_image_names_and_each_images_references() {
+    let gitlab = [
+        ("GITLAB_CI", "true"),
+        ("CI_COMMIT_SHA", SHA),
+        ("CI_COMMIT_BRANCH", "main"),
+        ("CI_COMMIT_REF_NAME", "main"),
+        ("CI_REGISTRY", "registry.example.com"),
+        ("CI_REGISTRY_IMAGE", "registry.example.com/group/project"),
+    ];
+    let yaml = "images: [frontend, api-v2, ~]\ntags: [\"sha-{sha8}\", \"{branch}\"]\n";
+    let bash = ci_env(yaml, &["--shell", "bash"], &gitlab);
+    let dotenv = ci_env(yaml, &["--as-env-file"], &gitlab);
+    for text in [&bash, &dotenv] {
+        assert!(text.contains("BERTH_CONTAINER_REGISTRY"), "{text}");
+        assert!(text.contains("BERTH_IMAGE_NAMES"), "{text}");
+    }
+    insta::assert_snapshot!("ci_env_images_bash", bash);
+    insta::assert_snapshot!("ci_env_images_dotenv", dotenv);
+
+    // GitHub Actions: the kind is github, and a repository under an owner is a monorepo.
+    let github = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_REPOSITORY", "acme/app"),
+        ("GITHUB_SHA", SHA),
+        ("GITHUB_REF", "refs/heads/main"),
+        ("GITHUB_REF_NAME", "main"),
+        ("GITHUB_REF_TYPE", "branch"),
+    ];
+    let dotenv = ci_env(
+        "images: [frontend, backend]\ntags: [\"sha-{sha7}\"]\n",
+        &["--as-env-file"],
+        &github,
+    );
+    let lines: Vec<&str> = dotenv.lines().collect();
+    for want in [
+        "BERTH_CONTAINER_REGISTRY=github",
+        "BERTH_IMAGE_NAMES=frontend,backend",
+        "BERTH_IMAGE_REFS_FRONTEND=ghcr.io/acme/app:frontend-sha-1a2b3c4",
+        "BERTH_IMAGE_REFS_BACKEND=ghcr.io/acme/app:backend-sha-1a2b3c4",
+    ] {
+        assert!(lines.contains(&want), "{want}:\n{dotenv}");
+    }
+}
