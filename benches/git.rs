@@ -445,6 +445,7 @@ fn linked_scan(facts: &GitFacts, count: usize) -> RepoScan {
         repo: "registry.example/bench".into(),
         tags: Vec::with_capacity(count),
         manifests: HashMap::with_capacity(count),
+        image_prefixes: Vec::new(),
     };
     for k in 0..count {
         // Spread over all commits; past one tag per commit, the extra tags share commits.

@@ -125,6 +125,7 @@ fn build(now: i64) -> (GitFacts, RepoScan) {
         repo: "registry.example.com/bench/app".into(),
         tags: Vec::with_capacity(2 * LINKED_COMMITS),
         manifests: HashMap::with_capacity(2 * LINKED_COMMITS),
+        image_prefixes: Vec::new(),
     };
     for k in 0..LINKED_COMMITS {
         let c = (k as u64 * 2) % COMMITS as u64;

@@ -104,7 +104,7 @@ pub enum Error {
         config: String,
         /// What is wrong with the combination (in the message, not a `source()`, so that a
         /// printed chain says it once).
-        cause: naming::Error,
+        cause: Box<naming::Error>,
     },
     /// `--repo` together with `--apply` (the plan names its repositories).
     #[error(
@@ -113,6 +113,9 @@ pub enum Error {
     )]
     RepoWithApply,
 }
+
+/// Monorepo repositories and the tag prefixes of their images.
+pub type ImagePrefixes = BTreeMap<String, Vec<String>>;
 
 /// What a cleanup run does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,7 +277,7 @@ pub struct CleanupSettings {
     /// Monorepo repositories (as in [`Self::repos`]) and the tag prefixes of the images they
     /// hold (`frontend-`; empty for the unnamed image), from `images:` and `repo_mode:`.
     /// A repository not listed holds one image.
-    pub image_prefixes: BTreeMap<String, Vec<String>>,
+    pub image_prefixes: ImagePrefixes,
     /// Where repositories are discovered (`--all-repos`, `--repo-prefix`); empty: nowhere.
     pub discover: Vec<Root>,
     /// `--shard I/N`: only the repositories of this share are cleaned.
@@ -426,12 +429,12 @@ fn name_images(
     config: &CleanupConfig,
     config_file: Option<&Path>,
     registry: &RegistryOptions,
-) -> Result<(Vec<String>, BTreeMap<String, Vec<String>>), Error> {
+) -> Result<(Vec<String>, ImagePrefixes), Error> {
     if config.images.is_empty() {
         return Ok((repos, BTreeMap::new()));
     }
     let mut named: Vec<String> = Vec::new();
-    let mut prefixes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut prefixes = ImagePrefixes::new();
     for repo in repos {
         if repo.starts_with("oci:") {
             named.push(repo);
@@ -451,7 +454,7 @@ fn name_images(
                     repo: repo.clone(),
                     config: config_file
                         .map_or_else(|| "berth.yaml".to_string(), |p| p.display().to_string()),
-                    cause,
+                    cause: Box::new(cause),
                 })?;
             if !named.contains(&name.repository) {
                 named.push(name.repository.clone());
