@@ -446,6 +446,7 @@ fn linked_scan(facts: &GitFacts, count: usize) -> RepoScan {
         tags: Vec::with_capacity(count),
         manifests: HashMap::with_capacity(count),
         untagged_listed: false,
+        image_prefixes: Vec::new(),
     };
     for k in 0..count {
         // Spread over all commits; past one tag per commit, the extra tags share commits.

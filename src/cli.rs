@@ -120,6 +120,9 @@ pub enum Command {
     /// Which registry implementation serves a repository and why, its capabilities, the repo
     /// mode it defaults to and the credentials berth would use (named, never shown).
     Detect(DetectArgs),
+    /// The final image name of one of the project's images: multirepo `REPO/IMAGE:TAG`,
+    /// monorepo `REPO:IMAGE-TAG`, the unnamed image (`~`) `REPO:TAG`.
+    Name(NameArgs),
 }
 
 /// Report formats.
@@ -264,6 +267,46 @@ pub struct CleanupArgs {
         conflicts_with = "apply"
     )]
     pub shard: Option<String>,
+}
+
+/// `--repo-mode`: how image names are composed from REPO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RepoModeArg {
+    /// Multirepo where the registry nests repositories; on Docker Hub, GitHub Packages and
+    /// Quay multirepo for a namespace and monorepo for a repository.
+    Auto,
+    /// Every image in REPO: `REPO:IMAGE-TAG`.
+    Monorepo,
+    /// One repository per image: `REPO/IMAGE:TAG`.
+    Multirepo,
+}
+
+/// `berth name`.
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// The image, as `images:` in berth.yaml names it; `~` (or empty) for the unnamed image.
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The registry, namespace or repository images are pushed under (default: $BERTH_REPO,
+    /// as `ci-env` exports it).
+    #[arg(long, value_name = "REPO", env = "BERTH_REPO")]
+    pub repo: String,
+    /// How names are composed (default: `repo_mode:` in berth.yaml, else auto).
+    #[arg(long, value_enum, value_name = "MODE", env = "BERTH_REPO_MODE")]
+    pub repo_mode: Option<RepoModeArg>,
+    /// The build tag; repeatable, one name per line (default: the name with a `{tag}`
+    /// placeholder).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Output format (text or json).
+    #[arg(
+        long,
+        short = 'o',
+        value_enum,
+        default_value = "text",
+        env = "BERTH_OUTPUT"
+    )]
+    pub output: OutputFormat,
 }
 
 /// `berth restore`.

@@ -83,3 +83,11 @@ pub const BERTH_DOCKERHUB_TOKEN: &str = "BERTH_DOCKERHUB_TOKEN";
 pub const BERTH_DOCKERHUB_USERNAME: &str = "BERTH_DOCKERHUB_USERNAME";
 /// Docker Hub password or personal access token (scope Read, Write, Delete to delete tags).
 pub const BERTH_DOCKERHUB_PASSWORD: &str = "BERTH_DOCKERHUB_PASSWORD";
+/// Written by `ci-env` when berth.yaml lists `images:`: the images, comma-separated (`~` for
+/// the unnamed one), e.g. `frontend,backend`; no spaces or quotes, so GitLab's dotenv keeps it.
+pub const BERTH_IMAGE_NAMES: &str = "BERTH_IMAGE_NAMES";
+/// Written by `ci-env` per image as `BERTH_IMAGE_REFS_<IMAGE>` (the name uppercased, every
+/// other character `_`; the unnamed image's is `BERTH_IMAGE_REFS` itself): the full
+/// references this build is pushed as, comma-separated, under the repo mode
+/// (`REPO/frontend:sha-1a2b3c4,REPO/frontend:main` or `REPO:frontend-sha-1a2b3c4,…`).
+pub const BERTH_IMAGE_REFS: &str = "BERTH_IMAGE_REFS";

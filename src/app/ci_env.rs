@@ -4,6 +4,7 @@
 //! Nothing is written before the login is verified, so wrong credentials leave no directory,
 //! no script and no `$GITHUB_ENV` lines behind.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use anyhow::Context;
@@ -17,9 +18,13 @@ use crate::exit::{ExitStatus, Failure};
 use crate::git::RefKind;
 use crate::policy::slug::SlugStyle;
 use crate::policy::templates::{Template, for_push, render_tags};
-use crate::registry::Connector;
+use crate::registry::detect::detect;
+use crate::registry::naming::Image;
+use crate::registry::repo_mode::split_repo;
+use crate::registry::{self, Connector};
 use crate::report;
-use crate::settings::{self, ci_env::Destination};
+use crate::settings;
+use crate::settings::ci_env::{Destination, ImageNaming};
 
 /// Runs the command.
 pub async fn run(global: &GlobalArgs, args: CiEnvArgs) -> anyhow::Result<ExitStatus> {
@@ -150,7 +155,7 @@ fn finish(
     templates: &[Template],
 ) -> anyhow::Result<ExitStatus> {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let exports = exports(ctx, env, job_dir, templates, &now);
+    let exports = exports(ctx, env, job_dir, templates, &settings.naming, &now);
     let mut lines = vec![Line::Comment(format!(
         "berth ci-env {}: per-job docker config, registry login, image variables",
         ctx.kind.name()
@@ -256,11 +261,11 @@ fn write_output(path: &Path, text: &str) -> anyhow::Result<()> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Export {
     /// Exported with this value.
-    Set(&'static str, String),
+    Set(Cow<'static, str>, String),
     /// The user had set it (to this value); left alone.
-    AlreadySet(&'static str, String),
+    AlreadySet(Cow<'static, str>, String),
     /// Not known in this job, and why.
-    Unknown(&'static str, String),
+    Unknown(Cow<'static, str>, String),
 }
 
 /// The exports plus what GitHub's step outputs need.
@@ -279,13 +284,15 @@ fn exports(
     env: &Env,
     job_dir: &Path,
     templates: &[Template],
+    naming: &ImageNaming,
     now: &str,
 ) -> Exports {
     let mut values = Vec::new();
-    let mut effective = |name: &'static str, own: Result<String, String>| -> Option<String> {
-        if let Some(existing) = env.get(name) {
-            values.push(Export::AlreadySet(name, existing.to_string()));
-            return Some(existing.to_string());
+    let mut effective = |name: Cow<'static, str>, own: Result<String, String>| -> Option<String> {
+        if let Some(existing) = env.get(&name) {
+            let existing = existing.to_string();
+            values.push(Export::AlreadySet(name, existing.clone()));
+            return Some(existing);
         }
         match own {
             Ok(v) => {
@@ -309,23 +316,23 @@ fn exports(
         SlugStyle::Berth
     };
 
-    let mut out_values = vec![Export::Set(env_vars::DOCKER_CONFIG, docker_config)];
+    let mut out_values = vec![Export::Set(env_vars::DOCKER_CONFIG.into(), docker_config)];
     let repo = effective(
-        env_vars::BERTH_REPO,
+        env_vars::BERTH_REPO.into(),
         repo.ok_or_else(|| "set BERTH_REPO to the repository images are pushed to".into()),
     );
     effective(
-        "BERTH_CONTAINER_REGISTRY",
+        env_vars::BERTH_CONTAINER_REGISTRY.into(),
         ctx.container_registry
             .map(str::to_string)
             .ok_or_else(|| "detected from the registry host".into()),
     );
     let sha = effective(
-        "BERTH_GIT_SHA",
+        "BERTH_GIT_SHA".into(),
         sha.ok_or_else(|| "no commit known: set BERTH_GIT_SHA or run in a git checkout".into()),
     );
     let full_ref = effective(
-        "BERTH_GIT_REF",
+        "BERTH_GIT_REF".into(),
         git_ref
             .as_ref()
             .map(JobRef::full_name)
@@ -337,7 +344,7 @@ fn exports(
         JobRef::PullRequest { number, .. } => format!("pr-{number}"),
     });
     effective(
-        "BERTH_GIT_REF_SLUG",
+        "BERTH_GIT_REF_SLUG".into(),
         ref_slug.ok_or_else(|| "no ref known".into()),
     );
     let tags = match &sha {
@@ -358,8 +365,8 @@ fn exports(
         }
         None => Vec::new(),
     };
-    let tags = effective(
-        "BERTH_IMAGE_TAGS",
+    let tags: Vec<String> = effective(
+        "BERTH_IMAGE_TAGS".into(),
         if tags.is_empty() {
             Err("no commit known".into())
         } else {
@@ -379,9 +386,23 @@ fn exports(
     if let Some(full_ref) = &full_ref {
         labels.push(format!("berth.git.ref={full_ref}"));
     }
-    let labels = effective("BERTH_IMAGE_LABELS", Ok(labels.join(" ")))
+    let labels = effective("BERTH_IMAGE_LABELS".into(), Ok(labels.join(" ")))
         .map(|l| l.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
+    if !naming.images.is_empty() {
+        let names: Vec<String> = naming.images.iter().map(ToString::to_string).collect();
+        effective(env_vars::BERTH_IMAGE_NAMES.into(), Ok(names.join(",")));
+        for image in &naming.images {
+            let variable = match image.variable_suffix() {
+                Some(suffix) => format!("{}_{suffix}", env_vars::BERTH_IMAGE_REFS),
+                None => env_vars::BERTH_IMAGE_REFS.to_string(),
+            };
+            effective(
+                variable.into(),
+                image_refs(repo.as_deref(), &tags, image, naming),
+            );
+        }
+    }
     out_values.extend(values);
     Exports {
         values: out_values,
@@ -389,6 +410,32 @@ fn exports(
         tags,
         labels,
     }
+}
+
+/// The references one image of `images:` is pushed as: each tag under the image's final name
+/// (comma-separated, which GitLab's dotenv and every shell keep as it is).
+fn image_refs(
+    repo: Option<&str>,
+    tags: &[String],
+    image: &Image,
+    naming: &ImageNaming,
+) -> Result<String, String> {
+    let repo = repo.ok_or("no repository known: set BERTH_REPO")?;
+    if tags.is_empty() {
+        return Err("no commit known".into());
+    }
+    let (host, _) = split_repo(repo);
+    let kind = detect(host, naming.container_registry, &naming.ci).kind;
+    let mode = registry::naming::mode_for(repo, kind, naming.repo_mode);
+    let name = registry::naming::final_name(repo, image, mode, kind).map_err(|e| {
+        tracing::warn!("image {image}: {e}");
+        e.to_string()
+    })?;
+    Ok(tags
+        .iter()
+        .map(|t| name.reference(t))
+        .collect::<Vec<_>>()
+        .join(","))
 }
 
 /// Appends the exports to `$GITHUB_ENV`, the step outputs to `$GITHUB_OUTPUT` (`tags` and
@@ -461,15 +508,22 @@ mod tests {
         .unwrap();
         ctx.source_url = Some("https://gitlab.com/g/p".into());
         let dir = PathBuf::from("/tmp/job");
-        let e = exports(&ctx, &env, &dir, &defaults(), "2026-01-01T00:00:00Z");
+        let e = exports(
+            &ctx,
+            &env,
+            &dir,
+            &defaults(),
+            &ImageNaming::default(),
+            "2026-01-01T00:00:00Z",
+        );
         assert!(e.values.contains(&Export::AlreadySet(
-            "BERTH_GIT_SHA",
+            "BERTH_GIT_SHA".into(),
             "ffffffffffffffffffffffffffffffffffffffff".into()
         )));
-        assert!(
-            e.values
-                .contains(&Export::Set("BERTH_GIT_REF_SLUG", "feature-x".into()))
-        );
+        assert!(e.values.contains(&Export::Set(
+            "BERTH_GIT_REF_SLUG".into(),
+            "feature-x".into()
+        )));
         assert_eq!(e.tags[1], "sha-fffffff");
         assert!(e.tags.contains(&"feature-x".to_string()));
         assert!(

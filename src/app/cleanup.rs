@@ -115,6 +115,10 @@ pub(crate) async fn cleanup(
     let mut scanned = scan::scan(&repos, concurrency, &scan_progress)
         .await
         .map_err(|e| Failure::new(ExitStatus::Error, e))?;
+    for (scan, prefixes) in scanned.scans.iter_mut().zip(&selection.prefixes) {
+        scan.image_prefixes.clone_from(prefixes);
+    }
+    let selection = selection.notes;
     let cache = match &settings.cache_dir {
         Some(dir) => ConfigCache::at(dir),
         None => ConfigCache::disabled(),
@@ -291,6 +295,15 @@ fn open_repos(connector: &Connector, names: &[String]) -> anyhow::Result<Vec<Arc
         .collect()
 }
 
+/// How the repositories were chosen.
+struct Selection {
+    /// For the report.
+    notes: Vec<String>,
+    /// Per repository (in the order returned): its monorepo image prefixes, empty for one
+    /// image.
+    prefixes: Vec<Vec<String>>,
+}
+
 /// The repositories this run cleans, and notes for the report on how they were chosen: the
 /// listed ones, then the ones discovered under `--all-repos` / `--repo-prefix` roots (each
 /// once), then the `--shard` share of all of them. Discovery is complete before anything is
@@ -298,9 +311,29 @@ fn open_repos(connector: &Connector, names: &[String]) -> anyhow::Result<Vec<Arc
 async fn select_repos(
     settings: &CleanupSettings,
     connector: &Connector,
-) -> anyhow::Result<(Vec<Arc<dyn Repository>>, Vec<String>)> {
+) -> anyhow::Result<(Vec<Arc<dyn Repository>>, Selection)> {
     let mut repos = open_repos(connector, &settings.repos)?;
     let mut notes = Vec::new();
+    // Keyed by the opened name, which the shard and the scan know the repositories by.
+    let mut by_name: HashMap<String, Vec<String>> = HashMap::new();
+    for (listed, repo) in settings.repos.iter().zip(&repos) {
+        if let Some(prefixes) = settings.image_prefixes.get(listed) {
+            by_name.insert(repo.name().to_string(), prefixes.clone());
+            notes.push(format!(
+                "{listed} is a monorepo of the images of berth.yaml: each tag is linked after \
+                 its image prefix ({}) is read off, and each image's tags count on their own",
+                prefixes
+                    .iter()
+                    .map(|p| if p.is_empty() {
+                        "none for the unnamed image".to_string()
+                    } else {
+                        format!("`{p}`")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
     if !settings.discover.is_empty() {
         let found = discover_repos(connector, &settings.discover).await?;
         let mut seen: HashSet<String> = repos.iter().map(|r| r.name().to_string()).collect();
@@ -333,7 +366,11 @@ async fn select_repos(
             repos.len()
         ));
     }
-    Ok((repos, notes))
+    let prefixes = repos
+        .iter()
+        .map(|r| by_name.get(r.name()).cloned().unwrap_or_default())
+        .collect();
+    Ok((repos, Selection { notes, prefixes }))
 }
 
 /// What the catalog holds under the discovery roots.

@@ -58,6 +58,7 @@ pub async fn run(_global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitSta
 
     let settings = |mode: RunMode| CleanupSettings {
         repos: vec![format!("oci:{}", world.layout.display())],
+        image_prefixes: Default::default(),
         discover: Vec::new(),
         shard: None,
         git: GitOptions {

@@ -5,6 +5,7 @@ mod cleanup;
 mod demo;
 mod detect;
 mod login;
+mod name;
 mod restore;
 mod tags;
 
@@ -21,5 +22,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Demo(args) => demo::run(&cli.global, args).await,
         Command::Restore(args) => restore::run(&cli.global, args).await,
         Command::Detect(args) => detect::run(&cli.global, args),
+        Command::Name(args) => name::run(&cli.global, args),
     }
 }

@@ -46,7 +46,7 @@ pub use guards::{DEFAULT_MAX_DELETE_RATIO, Guards, Refusal, check_guards};
 pub use links::{REF_LABEL, REVISION_LABELS, cosign_subject};
 
 use graph::{Graph, Node};
-use links::{Link, Linker, PullView, RefForms, RefState, Via};
+use links::{Link, Linker, PullView, RefForms, RefState, Via, split_image};
 use walk::{CommitImages, KeptBy, Selected};
 
 /// One repository as the scan saw it.
@@ -62,6 +62,12 @@ pub struct RepoScan {
     /// versions): the untagged children of a deleted index go with it, as under
     /// `untagged: delete`, instead of lingering as entries nothing names.
     pub untagged_listed: bool,
+    /// A monorepo's images, by the prefix their tags carry (`frontend-`; empty for the unnamed
+    /// image, whose tags carry none). A tag is linked to git after its longest matching prefix
+    /// is read off, a tag that carries none is unlinked, and each image's tags count on their
+    /// own towards `images_per_reference`, as if each image had its repository. Empty: the
+    /// repository holds one image.
+    pub image_prefixes: Vec<String>,
 }
 
 /// A tag and what it points at.
@@ -675,6 +681,7 @@ impl<'a> Context<'a> {
             },
             config,
             forms: &self.forms,
+            prefixes: &scan.image_prefixes,
         };
         let links: Vec<Link> = par::map(order.clone(), |_, i| {
             linker.classify(&graph, &scan.tags[i].name, graph.tag(i))
@@ -682,41 +689,69 @@ impl<'a> Context<'a> {
         let nodes: Vec<Option<Node>> = order.iter().map(|&i| graph.tag(i).ok()).collect();
 
         // The images each commit carries, then which of them the policies keep, and which
-        // the pull requests of unknown state reach (kept as missing evidence).
-        let pairs: Vec<(u32, Node)> = links
+        // the pull requests of unknown state reach (kept as missing evidence). A monorepo's
+        // images are counted one by one and what any of them keeps is kept.
+        let image_of: Vec<Option<usize>> = order
             .iter()
-            .zip(&nodes)
-            .filter_map(|(link, n)| match (link, n) {
-                (Link::Commit(c, _), Some(n)) => Some((*c, *n)),
-                _ => None,
-            })
+            .map(|&i| split_image(&scan.image_prefixes, &scan.tags[i].name).map(|(g, _)| g))
             .collect();
-        let images = CommitImages::new(input.git.commits.len(), pairs);
         let limits: Vec<Option<Limit>> =
             self.selection.iter().map(|s| s.map(|s| s.images)).collect();
-        let (kept, also_kept) = walk::keep_set(
-            &input.git.commits,
-            &self.refs,
-            &limits,
-            &self.order,
-            &images,
-            graph.len(),
-            self.now,
-        );
-        let unknown_reach = if self.unknown_limits.iter().any(Option::is_some) {
-            walk::keep_set(
+        let walk_unknown = self.unknown_limits.iter().any(Option::is_some);
+        let mut kept: Vec<Option<KeptBy>> = vec![None; graph.len()];
+        let mut also_kept: Vec<(Node, KeptBy)> = Vec::new();
+        let mut unknown_reach: Vec<Option<KeptBy>> = if walk_unknown {
+            vec![None; graph.len()]
+        } else {
+            Vec::new()
+        };
+        for image in 0..scan.image_prefixes.len().max(1) {
+            let pairs: Vec<(u32, Node)> = links
+                .iter()
+                .zip(&nodes)
+                .zip(&image_of)
+                .filter_map(|((link, n), of)| match (link, n) {
+                    (Link::Commit(c, _), Some(n)) if *of == Some(image) => Some((*c, *n)),
+                    _ => None,
+                })
+                .collect();
+            let images = CommitImages::new(input.git.commits.len(), pairs);
+            let (first, also) = walk::keep_set(
                 &input.git.commits,
                 &self.refs,
-                &self.unknown_limits,
+                &limits,
                 &self.order,
                 &images,
                 graph.len(),
                 self.now,
-            )
-            .0
-        } else {
-            Vec::new()
-        };
+            );
+            for (n, by) in first.into_iter().enumerate() {
+                match (&kept[n], by) {
+                    (None, Some(by)) => kept[n] = Some(by),
+                    (Some(_), Some(by)) => also_kept.push((n as Node, by)),
+                    _ => {}
+                }
+            }
+            also_kept.extend(also);
+            if walk_unknown {
+                let (reach, _) = walk::keep_set(
+                    &input.git.commits,
+                    &self.refs,
+                    &self.unknown_limits,
+                    &self.order,
+                    &images,
+                    graph.len(),
+                    self.now,
+                );
+                for (n, by) in reach.into_iter().enumerate() {
+                    if unknown_reach[n].is_none() {
+                        unknown_reach[n] = by;
+                    }
+                }
+            }
+        }
+        // Reasons look a node's further keepers up by binary search.
+        also_kept.sort_by_key(|(n, _)| *n);
 
         // Cosign tags follow their subject: decided below, once the other tags are.
         let mut is_follower = vec![false; links.len()];
@@ -1111,7 +1146,16 @@ impl<'a> Context<'a> {
                 )
                 .with("commit", hex),
             ),
-            Link::Unlinked => self.judge_unlinked(graph, node),
+            Link::Unlinked => self.judge_unlinked(
+                graph,
+                node,
+                "not linked to git (no template, revision label or ref fits)",
+            ),
+            Link::NoImage => self.judge_unlinked(
+                graph,
+                node,
+                "not linked to git (the tag starts with none of the images' prefixes)",
+            ),
             Link::Missing(m) => Pending::Keep(Reason::kept("missing_evidence", m.describe())),
         }
     }
@@ -1231,8 +1275,7 @@ impl<'a> Context<'a> {
         )
     }
 
-    fn judge_unlinked(&self, graph: &Graph<'_>, node: Option<Node>) -> Pending {
-        let plain = "not linked to git (no template, revision label or ref fits)";
+    fn judge_unlinked(&self, graph: &Graph<'_>, node: Option<Node>, plain: &str) -> Pending {
         let Unlinked::DeleteOlderThan(limit) = self.input.config.unlinked else {
             return Pending::Keep(Reason::kept("unlinked", plain));
         };

@@ -1,5 +1,6 @@
 //! The `berth.yaml` schema (DESIGN §3): `keep:` (built_within, protected tags, unlinked,
-//! untagged, werf-compatible keep policies) and `tags:` (templates). Values are checked while
+//! untagged, werf-compatible keep policies), `tags:` (templates), and the naming of DESIGN §6:
+//! `images:` (the project's images) and `repo_mode:`. Values are checked while
 //! deserialising, so every error carries the file, line and column of the bad value.
 
 use std::time::Duration;
@@ -10,6 +11,8 @@ use serde::Deserialize;
 use super::Error;
 use super::duration::{format_duration, parse_duration};
 use super::templates::{self, Template};
+use crate::registry::naming::Image;
+use crate::registry::repo_mode::RepoMode;
 
 /// werf's `keepImagesBuiltWithinLastNHours` default.
 const DEFAULT_BUILT_WITHIN: Duration = Duration::from_secs(2 * 3600);
@@ -29,6 +32,10 @@ pub struct CleanupConfig {
     pub policies: Vec<Policy>,
     /// Tag templates (`tags:`).
     pub templates: Vec<Template>,
+    /// The project's images (`images:`), each once; empty: REPO is the one image.
+    pub images: Vec<Image>,
+    /// `repo_mode:`; None is `auto` (decided per REPO and registry).
+    pub repo_mode: Option<RepoMode>,
 }
 
 impl Default for CleanupConfig {
@@ -41,6 +48,8 @@ impl Default for CleanupConfig {
             untagged: Untagged::Keep,
             policies: default_policies(),
             templates: templates::defaults(),
+            images: Vec::new(),
+            repo_mode: None,
         }
     }
 }
@@ -81,6 +90,8 @@ impl CleanupConfig {
                 Some(t) => t.into_iter().map(|t| t.0).collect(),
                 None => defaults.templates,
             },
+            images: raw.images.map_or_else(Vec::new, |i| i.0),
+            repo_mode: raw.repo_mode.and_then(|m| m.0),
         })
     }
 
@@ -318,6 +329,8 @@ pub enum Untagged {
 struct RawFile {
     keep: Option<RawKeep>,
     tags: Option<Vec<TemplateValue>>,
+    images: Option<ImagesValue>,
+    repo_mode: Option<RepoModeValue>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -344,6 +357,59 @@ impl<'de> Deserialize<'de> for DurationValue {
 impl std::fmt::Debug for DurationValue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&format_duration(self.0))
+    }
+}
+
+/// `images:`: image names (`~` or empty: the unnamed image), each once.
+#[derive(Debug)]
+struct ImagesValue(Vec<Image>);
+
+impl<'de> Deserialize<'de> for ImagesValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        // `~` arrives as YAML null.
+        let raw = Vec::<Option<String>>::deserialize(d)?;
+        let mut images: Vec<Image> = Vec::with_capacity(raw.len());
+        for text in raw {
+            let image = Image::parse(text.as_deref().unwrap_or("~"))
+                .map_err(|e| D::Error::custom(format!("`images`: {e}")))?;
+            if images.contains(&image) {
+                return Err(D::Error::custom(format!(
+                    "`images` lists `{image}` twice; list each image once"
+                )));
+            }
+            // ci-env exports one variable per image, which must not be shared.
+            if let Some(other) = images
+                .iter()
+                .find(|i| i.variable_suffix() == image.variable_suffix())
+            {
+                return Err(D::Error::custom(format!(
+                    "`images` lists `{other}` and `{image}`, which would both be exported as \
+                     BERTH_IMAGE_REFS_{}; rename one",
+                    image.variable_suffix().unwrap_or_default()
+                )));
+            }
+            images.push(image);
+        }
+        Ok(ImagesValue(images))
+    }
+}
+
+/// `repo_mode:` auto, monorepo or multirepo.
+#[derive(Debug)]
+struct RepoModeValue(Option<RepoMode>);
+
+impl<'de> Deserialize<'de> for RepoModeValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.trim() {
+            "auto" => Ok(RepoModeValue(None)),
+            "monorepo" => Ok(RepoModeValue(Some(RepoMode::Monorepo))),
+            "multirepo" => Ok(RepoModeValue(Some(RepoMode::Multirepo))),
+            other => Err(serde::de::Error::custom(format!(
+                "`repo_mode` is `{other}`; use auto, monorepo (`REPO:IMAGE-TAG`) or multirepo \
+                 (`REPO/IMAGE:TAG`)"
+            ))),
+        }
     }
 }
 
@@ -664,7 +730,10 @@ tags: ["{sha}", "build-{sha8}"]
         );
 
         let e = err("kep: {}\n");
-        assert!(e.contains("expected `keep` or `tags`"), "{e}");
+        assert!(
+            e.contains("expected one of `keep`, `tags`, `images`, `repo_mode`"),
+            "{e}"
+        );
 
         let e = err("tags: [\"{commit}\"]\n");
         assert!(e.contains("{sha7} … {sha12}"), "{e}");
@@ -727,5 +796,31 @@ tags: ["{sha}", "build-{sha8}"]
         assert!(!or.admits(3, 101));
         assert!(Limit::unlimited().admits(1_000_000, i64::MAX));
         assert_eq!(and.describe("image"), "the last 2 images within 1m40s");
+    }
+
+    #[test]
+    fn images_and_repo_mode_are_validated() {
+        let c = CleanupConfig::parse(
+            "images: [frontend, backend, ~]\nrepo_mode: monorepo\n",
+            "berth.yaml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.images,
+            [
+                Image::Named("frontend".into()),
+                Image::Named("backend".into()),
+                Image::Unnamed
+            ]
+        );
+        assert_eq!(c.repo_mode, Some(RepoMode::Monorepo));
+        let c = CleanupConfig::parse("repo_mode: auto\nimages: ['']\n", "berth.yaml").unwrap();
+        assert_eq!((c.repo_mode, c.images), (None, vec![Image::Unnamed]));
+        assert!(err("images: [Frontend]").contains("`Frontend` is not an image name"));
+        assert!(err("images: [a, a]").contains("lists `a` twice"));
+        assert!(err("images: [a-b, a_b]").contains("both be exported as BERTH_IMAGE_REFS_A_B"));
+        let e = err("repo_mode: mono");
+        assert!(e.starts_with("ci/berth.yaml:1:"), "{e}");
+        assert!(e.contains("use auto, monorepo"), "{e}");
     }
 }

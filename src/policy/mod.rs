@@ -20,7 +20,7 @@ pub use duration::{format_duration, parse_duration};
 pub enum Error {
     /// The file does not parse or holds a bad value.
     #[error(
-        "{source_name}:{line}:{column}: {message}; fix the file (schema: DESIGN §3, `keep:` and `tags:`)"
+        "{source_name}:{line}:{column}: {message}; fix the file (schema: DESIGN §3 and §6, `keep:`, `tags:`, `images:`, `repo_mode:`)"
     )]
     Config {
         /// The file, as the caller named it.

@@ -10,6 +10,7 @@ pub mod detect;
 pub mod error;
 pub mod http;
 pub mod model;
+pub mod naming;
 pub mod ocidir;
 pub mod providers;
 pub mod reference;

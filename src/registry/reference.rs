@@ -36,6 +36,12 @@ pub fn is_tag(text: &str) -> bool {
     TAG.is_match(text)
 }
 
+/// True when `text` is one repository path component (`app`, `my-app`, `a.b_c`): lowercase
+/// letters and digits, separated by `.`, `_`, `__` or dashes.
+pub fn is_path_component(text: &str) -> bool {
+    PATH_COMPONENT.is_match(text)
+}
+
 /// A parsed image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reference {

@@ -7,7 +7,10 @@ use super::ConfigFileError;
 use crate::ci::{CiKind, Env, shell::Format};
 use crate::cli::{CiEnvArgs, CiSystem, GlobalArgs, Shell};
 use crate::env_vars;
-use crate::policy::{self, templates::Template};
+use crate::policy::{CleanupConfig, templates::Template};
+use crate::registry::naming::Image;
+use crate::registry::providers::{self, ContainerRegistry};
+use crate::registry::repo_mode::RepoMode;
 
 /// Where the rendered output goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +44,21 @@ pub struct CiEnvSettings {
     pub docker_config_dir: Option<PathBuf>,
     /// Tag templates for `BERTH_IMAGE_TAGS`.
     pub templates: Vec<Template>,
+    /// How the project's images are named, for `BERTH_IMAGE_NAMES`.
+    pub naming: ImageNaming,
+}
+
+/// `images:` and `repo_mode:` of berth.yaml, with what detection of the registry kind needs.
+#[derive(Debug, Clone, Default)]
+pub struct ImageNaming {
+    /// The project's images; empty: REPO is the one image and no image variables are written.
+    pub images: Vec<Image>,
+    /// `repo_mode:`; None: auto.
+    pub repo_mode: Option<RepoMode>,
+    /// `--container-registry` / `BERTH_CONTAINER_REGISTRY`.
+    pub container_registry: Option<ContainerRegistry>,
+    /// The CI job as detection reads it.
+    pub ci: providers::CiContext,
 }
 
 /// Resolves `ci-env`'s flags against the environment snapshot.
@@ -65,20 +83,29 @@ pub fn resolve(
         (None, true) => Destination::NewFile,
         (Some(path), true) => Destination::FileAndPrintPath(path.clone()),
     };
+    let ci_kind = args.ci.map(|c| match c {
+        CiSystem::Github => CiKind::Github,
+        CiSystem::Gitlab => CiKind::Gitlab,
+        CiSystem::Jenkins => CiKind::Jenkins,
+        CiSystem::Generic => CiKind::Generic,
+    });
+    let config = config(global.config.as_deref())?;
+    let providers = super::registry_options(global, &|k| env.get(k).map(str::to_string)).providers;
     Ok(CiEnvSettings {
-        ci: args.ci.map(|c| match c {
-            CiSystem::Github => CiKind::Github,
-            CiSystem::Gitlab => CiKind::Gitlab,
-            CiSystem::Jenkins => CiKind::Jenkins,
-            CiSystem::Generic => CiKind::Generic,
-        }),
+        ci: ci_kind,
         format,
         destination,
         use_docker_auth_config: args.use_docker_auth_config,
         login: !args.no_login,
         cleanup: args.cleanup,
         docker_config_dir: docker_config_dir(global, env),
-        templates: templates(global.config.as_deref())?,
+        templates: config.templates,
+        naming: ImageNaming {
+            images: config.images,
+            repo_mode: config.repo_mode,
+            container_registry: providers.container_registry,
+            ci: providers.ci,
+        },
     })
 }
 
@@ -106,13 +133,13 @@ pub fn extension(format: Format) -> &'static str {
     }
 }
 
-/// The tag templates: `tags:` of `--config` / `berth.yaml` / `.berth.yaml` in the working
-/// directory when there is one, else berth's defaults (what `cleanup` reads back).
-fn templates(explicit: Option<&Path>) -> Result<Vec<Template>, ConfigFileError> {
+/// `--config` / `berth.yaml` / `.berth.yaml` in the working directory when there is one,
+/// else berth's defaults: the tag templates (what `cleanup` reads back) and the images.
+fn config(explicit: Option<&Path>) -> Result<CleanupConfig, ConfigFileError> {
     Ok(
         match super::load_config_file(explicit, &[PathBuf::from(".")])? {
-            Some((config, _)) => config.templates,
-            None => policy::templates::defaults(),
+            Some((config, _)) => config,
+            None => CleanupConfig::default(),
         },
     )
 }

@@ -6,6 +6,7 @@
 //! CI berth detects ([`in_ci`]): CI clones are often shallow or single-branch, and Jenkins,
 //! for one, sets `JENKINS_URL` but not `CI`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,7 +17,10 @@ use crate::env_vars;
 use crate::git::GitOptions;
 use crate::policy::{self, CleanupConfig};
 use crate::registry::RegistryOptions;
+use crate::registry::detect::detect;
+use crate::registry::naming;
 use crate::registry::reference::Reference;
+use crate::registry::repo_mode::split_repo;
 use crate::report::cleanup::Format;
 use crate::report::progress::ProgressMode;
 
@@ -91,6 +95,17 @@ pub enum Error {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// `images:` that name no image under a `--repo`.
+    #[error("--repo {repo} with the images of {config}: {cause}")]
+    Naming {
+        /// As given.
+        repo: String,
+        /// The config file (`berth.yaml`).
+        config: String,
+        /// What is wrong with the combination (in the message, not a `source()`, so that a
+        /// printed chain says it once).
+        cause: Box<naming::Error>,
+    },
     /// `--repo` together with `--apply` (the plan names its repositories).
     #[error(
         "--apply FILE takes the repositories from the plan; drop --repo (or BERTH_REPO) or \
@@ -98,6 +113,9 @@ pub enum Error {
     )]
     RepoWithApply,
 }
+
+/// Monorepo repositories and the tag prefixes of their images.
+pub type ImagePrefixes = BTreeMap<String, Vec<String>>;
 
 /// What a cleanup run does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,6 +274,10 @@ pub struct CleanupSettings {
     /// Repositories listed (`host/path` or `oci:PATH`); empty with `--apply` and with
     /// `--all-repos`, whose `--repo` values are [`Self::discover`] roots instead.
     pub repos: Vec<String>,
+    /// Monorepo repositories (as in [`Self::repos`]) and the tag prefixes of the images they
+    /// hold (`frontend-`; empty for the unnamed image), from `images:` and `repo_mode:`.
+    /// A repository not listed holds one image.
+    pub image_prefixes: ImagePrefixes,
     /// Where repositories are discovered (`--all-repos`, `--repo-prefix`); empty: nowhere.
     pub discover: Vec<Root>,
     /// `--shard I/N`: only the repositories of this share are cleaned.
@@ -331,6 +353,10 @@ pub fn resolve(
     let mut seen = std::collections::HashSet::new();
     discover.retain(|root| seen.insert(root.to_string()));
     let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
+    // Names first: a REPO of `images:` may be a bare registry host, which reads as a tag.
+    let (mut config, config_file) = load_config(global, args, cwd)?;
+    let registry = super::registry_options(global, env);
+    let (repos, image_prefixes) = name_images(repos, &config, config_file.as_deref(), &registry)?;
     for repo in repos.iter().filter(|r| !r.starts_with("oci:")) {
         if let Ok(reference) = Reference::parse(repo) {
             if reference.tag().is_some() || reference.digest().is_some() {
@@ -351,16 +377,15 @@ pub fn resolve(
     if !(0.0..=1.0).contains(&ratio) {
         return Err(Error::Ratio(ratio));
     }
-    let (mut config, config_file) = load_config(global, args, cwd)?;
     if let Some(text) = &args.keep_built_within {
         let d = policy::parse_duration(text).map_err(Error::Duration)?;
         config = config.with_built_within(d);
     }
     let in_ci = in_ci(env);
     let cache_dir = super::cache_dir(env);
-    let registry = super::registry_options(global, env);
     Ok(CleanupSettings {
         repos,
+        image_prefixes,
         discover,
         shard,
         git: GitOptions {
@@ -394,6 +419,55 @@ pub fn resolve(
         },
         forge: crate::forge::from_env(env),
     })
+}
+
+/// The repositories of `images:` under each listed REPO: multirepo, one per image
+/// (`REPO/IMAGE`, the unnamed image REPO itself); monorepo, REPO with the images' tag
+/// prefixes. Without `images:` (and for `oci:` layouts) every REPO is one image.
+fn name_images(
+    repos: Vec<String>,
+    config: &CleanupConfig,
+    config_file: Option<&Path>,
+    registry: &RegistryOptions,
+) -> Result<(Vec<String>, ImagePrefixes), Error> {
+    if config.images.is_empty() {
+        return Ok((repos, BTreeMap::new()));
+    }
+    let mut named: Vec<String> = Vec::new();
+    let mut prefixes = ImagePrefixes::new();
+    for repo in repos {
+        if repo.starts_with("oci:") {
+            named.push(repo);
+            continue;
+        }
+        let (host, _) = split_repo(&repo);
+        let kind = detect(
+            host,
+            registry.providers.container_registry,
+            &registry.providers.ci,
+        )
+        .kind;
+        let mode = naming::mode_for(&repo, kind, config.repo_mode);
+        for image in &config.images {
+            let name =
+                naming::final_name(&repo, image, mode, kind).map_err(|cause| Error::Naming {
+                    repo: repo.clone(),
+                    config: config_file
+                        .map_or_else(|| "berth.yaml".to_string(), |p| p.display().to_string()),
+                    cause: Box::new(cause),
+                })?;
+            if !named.contains(&name.repository) {
+                named.push(name.repository.clone());
+            }
+            prefixes
+                .entry(name.repository)
+                .or_default()
+                .push(name.tag_prefix);
+        }
+    }
+    // A repository that holds one image whose tags carry no prefix is a plain repository.
+    prefixes.retain(|_, p| p.iter().any(|p| !p.is_empty()));
+    Ok((named, prefixes))
 }
 
 /// `CI` is set (and not `false` or `0`), or `ci::detect` recognises a CI system by its

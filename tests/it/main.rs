@@ -40,3 +40,5 @@ mod faults;
 mod detect;
 // GitHub Packages (ghcr.io REST, legacy GraphQL) against a fake in front of the real registry.
 mod github;
+// Image naming: `berth name` on the seeds' tables, monorepo and multirepo cleanups from `images:`.
+mod naming;

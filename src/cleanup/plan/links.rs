@@ -128,6 +128,8 @@ pub(super) enum Link<'a> {
     CommitAmbiguous(String, Via<'a>),
     /// Nothing ties the tag to git.
     Unlinked,
+    /// In a monorepo, the tag carries none of the images' prefixes.
+    NoImage,
     /// A fact needed to link the tag is missing.
     Missing(Missing),
 }
@@ -201,6 +203,25 @@ pub fn cosign_subject(tag: &str) -> Option<Digest> {
     Digest::parse(&format!("{alg}:{hex}")).ok()
 }
 
+/// The image a monorepo tag belongs to (its index in `prefixes`) and the tag without the
+/// image's prefix: the longest prefix that leaves a tag, else the unnamed image's empty
+/// prefix when there is one. None: the tag belongs to no image. Without prefixes every tag
+/// is image 0's, whole.
+pub(super) fn split_image<'t>(prefixes: &[String], tag: &'t str) -> Option<(usize, &'t str)> {
+    if prefixes.is_empty() {
+        return Some((0, tag));
+    }
+    prefixes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let rest = tag.strip_prefix(p.as_str())?;
+            (!rest.is_empty()).then_some((i, p.len(), rest))
+        })
+        .max_by_key(|&(_, len, _)| len)
+        .map(|(i, _, rest)| (i, rest))
+}
+
 /// Everything [`classify`] reads besides the tag.
 pub(super) struct Linker<'a> {
     pub(super) git: &'a GitFacts,
@@ -210,6 +231,8 @@ pub(super) struct Linker<'a> {
     pub(super) pulls: PullView<'a>,
     pub(super) config: &'a CleanupConfig,
     pub(super) forms: &'a RefForms,
+    /// The repository's monorepo image prefixes (empty: one image).
+    pub(super) prefixes: &'a [String],
 }
 
 impl<'a> Linker<'a> {
@@ -229,6 +252,12 @@ impl<'a> Linker<'a> {
         };
         if let Some(subject) = cosign_subject(tag) {
             return Link::Signature(subject);
+        }
+        let Some((_, tag)) = split_image(self.prefixes, tag) else {
+            return Link::NoImage;
+        };
+        if let Some(p) = self.config.protection(tag) {
+            return Link::Protected(p.as_str().to_string());
         }
         // An existing ref's tag form always wins over a template's commit part: a git tag
         // `build-1000002` is that tag, not `{branch}-{sha7}` of a missing commit.

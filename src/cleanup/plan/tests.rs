@@ -878,3 +878,41 @@ fn reason_details_are_a_json_object_in_key_order_and_read_back() {
     let read: Reason = serde_json::from_str(&bare).unwrap();
     assert!(read.details.is_empty());
 }
+
+#[test]
+fn monorepo_images_are_linked_after_their_prefix_and_counted_one_by_one() {
+    let mut h = History::default();
+    h.chain("f", 4, None, hours_ago(5))
+        .branch("feature/x", "f4");
+    let git = h.facts();
+    let mut s = Scan::new("r");
+    s.0.image_prefixes = vec!["web-".into(), "web-api-".into(), String::new()];
+    for c in ["f1", "f2", "f3", "f4"] {
+        for image in ["web-", "web-api-"] {
+            let d = s.image(&format!("{image}{c}"), 300, &[]);
+            s.tag(&format!("{image}{}", sha7(c)), &d);
+        }
+    }
+    let plain = s.image("unnamed f1", 300, &[]);
+    s.tag(&sha7("f1"), &plain);
+    let d = decisions(&plan_one(&git, &no_age(), &s.0));
+    // `last: 2` per image: each image keeps its own two newest, not two between them.
+    for image in ["web-", "web-api-"] {
+        for (c, kept) in [("f4", true), ("f3", true), ("f2", false), ("f1", false)] {
+            let tag = format!("{image}{}", sha7(c));
+            assert_eq!(keeps(&d, &tag), kept, "{tag}: {}", reason(&d, &tag));
+        }
+    }
+    // The unnamed image's only image is its newest.
+    assert!(keeps(&d, &sha7("f1")), "{}", reason(&d, &sha7("f1")));
+
+    // Without an unnamed image, a tag with no image prefix is unlinked (and kept).
+    s.0.image_prefixes.pop();
+    let d = decisions(&plan_one(&git, &no_age(), &s.0));
+    assert!(keeps(&d, &sha7("f1")));
+    assert!(
+        reason(&d, &sha7("f1")).contains("starts with none of the images' prefixes"),
+        "{}",
+        reason(&d, &sha7("f1"))
+    );
+}
