@@ -33,7 +33,13 @@ const EARLIEST_BUILD: i64 = 315_532_800; // 1980-01-01T00:00:00Z
 
 /// An image's build time from its config, or `None` when it is missing or not believable.
 fn build_time(config: &ImageConfig) -> Option<DateTime<Utc>> {
-    config.created.filter(|t| t.timestamp() >= EARLIEST_BUILD)
+    believable(config.created)
+}
+
+/// A time from before [`EARLIEST_BUILD`] is no evidence of age: a provider that copies the
+/// config's `created` into its listing passes the epoch on.
+fn believable(time: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    time.filter(|t| t.timestamp() >= EARLIEST_BUILD)
 }
 
 /// A digest of one repository, numbered by [`Graph::new`].
@@ -138,7 +144,7 @@ impl<'a> Graph<'a> {
         let prepared = par::map(manifests.clone(), |_, (d, f)| {
             let quick = match (&f.error, &f.config) {
                 (None, Some(config)) if !media_type::is_index(&f.media_type) => {
-                    Quick::Image(build_time(config).or(f.pushed))
+                    Quick::Image(build_time(config).or(believable(f.pushed)))
                 }
                 _ => Quick::Ask,
             };
@@ -340,7 +346,7 @@ impl<'a> Graph<'a> {
         }
         let mut newest = None;
         self.each_config(n, |c| newest = newest.max(build_time(c)))?;
-        Ok(newest.or_else(|| self.facts[n as usize].and_then(|f| f.pushed)))
+        Ok(newest.or_else(|| believable(self.facts[n as usize].and_then(|f| f.pushed))))
     }
 
     /// Marks `n` and every node that must stay while `n` stays: index children at any depth

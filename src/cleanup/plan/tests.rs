@@ -534,6 +534,15 @@ fn the_push_time_stands_in_for_an_epoch_created() {
     let old = epoch(&mut s, "old", Some(24 * 30));
     s.tag(&sha7("m2"), &old);
     let undated = epoch(&mut s, "undated", None);
+    // A listing that copies the epoch `created` as its push time says nothing either.
+    let copied = s.image("copied", 0, &[]);
+    {
+        let f = s.0.manifests.get_mut(&copied).unwrap();
+        f.config.as_mut().unwrap().created = Some(DateTime::<Utc>::UNIX_EPOCH);
+        f.pushed = Some(DateTime::<Utc>::UNIX_EPOCH);
+    }
+    let copied_tag = format!("sha-{}", &cid("copied").to_hex()[..7]);
+    s.tag(&copied_tag, &copied);
     let lost = format!("sha-{}", &cid("lost").to_hex()[..7]);
     s.tag(&lost, &undated);
     let d = decisions(&plan_one(&git, &CleanupConfig::default(), &s.0));
@@ -542,11 +551,13 @@ fn the_push_time_stands_in_for_an_epoch_created() {
         "kept: built 1h ago, within keep.built_within 2h"
     );
     assert!(!keeps(&d, &sha7("m2")), "{}", reason(&d, &sha7("m2")));
-    assert!(
-        reason(&d, &lost).contains("build time is unknown"),
-        "{}",
-        reason(&d, &lost)
-    );
+    for t in [&lost, &copied_tag] {
+        assert!(
+            reason(&d, t).contains("build time is unknown"),
+            "{}",
+            reason(&d, t)
+        );
+    }
 }
 
 #[test]
