@@ -748,7 +748,10 @@ mod tests {
             asked_wait(&reply(429, &reset), now),
             Some(Duration::from_secs(12))
         );
-        let retry = [("x-retry-after", "1700000005"), ("x-ratelimit-reset", "1700000012")];
+        let retry = [
+            ("x-retry-after", "1700000005"),
+            ("x-ratelimit-reset", "1700000012"),
+        ];
         assert_eq!(
             asked_wait(&reply(429, &retry), now),
             Some(Duration::from_secs(5))
@@ -767,7 +770,10 @@ mod tests {
             asked_wait(&reply(429, &seconds), now),
             Some(Duration::from_secs(7))
         );
-        assert_eq!(asked_wait(&reply(429, &[("x-ratelimit-reset", "soon")]), now), None);
+        assert_eq!(
+            asked_wait(&reply(429, &[("x-ratelimit-reset", "soon")]), now),
+            None
+        );
         // A far-future reset is still capped by the retry wait.
         let far = parse_reset("99999999999999999999", now).unwrap();
         assert_eq!(retry_wait(Some(far), 1), RETRY_AFTER_MAX);

@@ -8,6 +8,7 @@
 //! untagged-image retention removes it: that counts as done, with a debug line saying so.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -69,8 +70,7 @@ pub fn open(
             Login::Token(token.value.clone())
         }
         (None, Some(username), Some(password)) => {
-            http.redactor()
-                .add_login(username, password.value.expose());
+            http.redactor().add_login(username, password.value.expose());
             Login::Password {
                 username: username.clone(),
                 password: password.value.clone(),
@@ -88,6 +88,8 @@ pub fn open(
         jwt: tokio::sync::Mutex::new(None),
         listed: Mutex::new(None),
         refused: Mutex::new(None),
+        first_delete: tokio::sync::Mutex::new(()),
+        may_delete_proven: AtomicBool::new(false),
     }))
 }
 
@@ -155,6 +157,11 @@ struct DockerHub {
     /// Tag → digest as the last listing showed them (the tags a manifest delete removes).
     listed: Mutex<Option<HashMap<String, Digest>>>,
     refused: Mutex<Option<Refusal>>,
+    /// Held by tag deletes until one has succeeded: deletes run concurrently, and without it
+    /// every one of them would meet the same 403 of a token that may not delete.
+    first_delete: tokio::sync::Mutex<()>,
+    /// A tag delete has succeeded: the credentials may delete.
+    may_delete_proven: AtomicBool,
 }
 
 impl DockerHub {
@@ -256,12 +263,11 @@ impl DockerHub {
                 "try again later; if it persists, check https://www.dockerstatus.com".into(),
             ));
         }
-        let answer: Answer = serde_json::from_slice(&reply.body).map_err(|e| {
-            Error::BadResponse {
+        let answer: Answer =
+            serde_json::from_slice(&reply.body).map_err(|e| Error::BadResponse {
                 url: reply.url.to_string(),
                 why: format!("not a login answer ({e})"),
-            }
-        })?;
+            })?;
         answer
             .access_token
             .or(answer.token)
@@ -273,7 +279,11 @@ impl DockerHub {
             })
     }
 
-    async fn post_login(&self, segments: &[&str], body: &serde_json::Value) -> Result<Reply, Error> {
+    async fn post_login(
+        &self,
+        segments: &[&str],
+        body: &serde_json::Value,
+    ) -> Result<Reply, Error> {
         let request = Request::new(Method::POST, self.url(segments)?)
             .header("content-type", "application/json")
             .header("accept", "application/json")
@@ -361,6 +371,14 @@ impl DockerHub {
     async fn delete_tag(&self, tag: &str) -> Result<(), Error> {
         let what = format!("deleting tag `{tag}` of `{}`", self.path());
         self.may_delete(&what)?;
+        let _probe = if self.may_delete_proven.load(Ordering::Acquire) {
+            None
+        } else {
+            let guard = self.first_delete.lock().await;
+            // Another delete may have been refused while this one waited.
+            self.may_delete(&what)?;
+            Some(guard)
+        };
         let url = self.url(&[
             "repositories",
             &self.namespace,
@@ -372,6 +390,7 @@ impl DockerHub {
         let reply = self.send(Method::DELETE, url).await?;
         match reply.status.as_u16() {
             200..=299 => {
+                self.may_delete_proven.store(true, Ordering::Release);
                 tracing::debug!(repository = %self.registry.name(), tag, "deleted tag through the Hub API");
                 if let Some(listed) = self.listed.lock().expect("listing lock").as_mut() {
                     listed.remove(tag);
@@ -542,7 +561,11 @@ impl Repository for DockerHub {
             .collect();
         tags.sort();
         if !tags.is_empty() {
-            self.may_delete(&format!("deleting {} of `{}`", digest.short(), self.path()))?;
+            self.may_delete(&format!(
+                "deleting the manifest {} of `{}`",
+                digest.short(),
+                self.path()
+            ))?;
         }
         for tag in &tags {
             match self.delete_tag(tag).await {
