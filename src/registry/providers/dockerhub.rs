@@ -115,7 +115,10 @@ fn api_base(text: &str, options: &RegistryOptions) -> Result<Url, Error> {
         "https" => {}
         "http"
             if client::is_loopback(&authority)
-                || options.insecure_hosts.iter().any(|h| *h == authority) => {}
+                || options.insecure_hosts.contains(&authority)
+                || url
+                    .host_str()
+                    .is_some_and(|h| options.insecure_hosts.iter().any(|i| i == h)) => {}
         scheme => {
             return Err(bad(format!(
                 "the scheme `{scheme}` would send the Hub token in clear text; use https (plain http only on loopback or an --insecure-registry host)"
@@ -560,13 +563,6 @@ impl Repository for DockerHub {
             .map(|(t, _)| t.clone())
             .collect();
         tags.sort();
-        if !tags.is_empty() {
-            self.may_delete(&format!(
-                "deleting the manifest {} of `{}`",
-                digest.short(),
-                self.path()
-            ))?;
-        }
         for tag in &tags {
             match self.delete_tag(tag).await {
                 Err(e) if !e.is_not_found() => return Err(e),

@@ -317,7 +317,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         (&Method::GET, ["v2", "namespaces", ns, "repositories", repo, "tags"]) => {
             match authorize(&shared, &headers) {
                 Ok(_) => list(&shared, ns, repo, &query),
-                Err(r) => r,
+                Err(why) => detail(StatusCode::UNAUTHORIZED, why),
             }
         }
         (&Method::DELETE, ["v2", "repositories", ns, repo, "tags", tag, ""]) => {
@@ -337,7 +337,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                         detail(StatusCode::NOT_FOUND, "Not found.")
                     }
                 }
-                Err(r) => r,
+                Err(why) => detail(StatusCode::UNAUTHORIZED, why),
             }
         }
         _ => {
@@ -358,23 +358,17 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     with_rate_headers(response, 179)
 }
 
-/// Checks the JWT; Err is the 401 answer.
-fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<Scope, Response> {
+/// Checks the JWT; Err is the 401 answer's detail.
+fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<Scope, &'static str> {
     let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
-        return Err(detail(
-            StatusCode::UNAUTHORIZED,
-            "Authentication credentials were not provided.",
-        ));
+        return Err("Authentication credentials were not provided.");
     };
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("JWT "));
     match token.and_then(|t| shared.tokens.lock().unwrap().get(t).copied()) {
         Some(scope) => Ok(scope),
-        None => Err(detail(
-            StatusCode::UNAUTHORIZED,
-            "Incorrect authentication credentials.",
-        )),
+        None => Err("Incorrect authentication credentials."),
     }
 }
 
