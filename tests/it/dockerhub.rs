@@ -161,6 +161,35 @@ async fn a_token_without_the_delete_scope_is_refused_once_and_changes_nothing() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_registry_that_refuses_manifest_deletes_leaves_them_untagged_for_retention() {
+    let registry = TestRegistry::start(Auth::None);
+    let fake = HubFake::start(&registry, "team/app");
+    fake.manifest_delete_unsupported();
+    let (_f, clone) = two_doomed_tags(&registry).await;
+    let state = RegistryState::of(&registry);
+    let mut cmd = harness::berth();
+    cmd.envs(fake.env())
+        .args(["cleanup", "--output", "json", "--repo", &fake.repo_arg()])
+        .arg("--git-dir")
+        .arg(&clone)
+        .args(["--container-registry", "dockerhub", "-v"]);
+    let out = harness::run(&mut cmd);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["totals"]["failed"], 0, "{}", out.stdout);
+    let left: Vec<String> = state.tags("team/app").into_iter().map(|t| t.name).collect();
+    assert_eq!(left, ["main"]);
+    // The manifests stay, untagged, for Hub's retention; the log says so.
+    assert_eq!(state.manifests("team/app").len(), 3);
+    assert!(
+        out.stderr.contains("untagged-image retention"),
+        "{}",
+        out.stderr
+    );
+    fake.assert_no_unexpected();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn listing_pages_past_a_hundred_tags_and_waits_out_rate_limits() {
     let registry = TestRegistry::start(Auth::None);
     let fake = HubFake::start(&registry, "library/app");
@@ -215,6 +244,14 @@ async fn listing_pages_past_a_hundred_tags_and_waits_out_rate_limits() {
     assert_eq!(listed(&out).len(), 230);
     assert_eq!(fake.rate_limited(), 2);
     assert_eq!(fake.list_pages(), 9);
+
+    // The JWT expires after the first page: berth logs in again once and reads on.
+    let logins = fake.logins();
+    fake.expire_tokens_after_pages(1);
+    let out = tags(&fake, "app", &fake.env(), &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(listed(&out).len(), 230);
+    assert_eq!(fake.logins() - logins, 2);
 
     // Nested repositories do not exist on Hub: refused before any request.
     let pages = fake.list_pages();

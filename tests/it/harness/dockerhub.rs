@@ -17,7 +17,10 @@
 //! - `X-RateLimit-Limit/Remaining/Reset` on every API answer; [`HubFake::rate_limit_once`]
 //!   answers the next API call 429 with `Retry-After` or only `X-RateLimit-Reset`.
 //! - Registry side: every other `/v2/…` request is forwarded to the real registry, except a
-//!   manifest DELETE by digest while any tag names it → 403 `DENIED`, as Hub's registry does.
+//!   manifest DELETE by digest while any tag names it → 403 `DENIED`, as Hub's registry does
+//!   (or every manifest DELETE → 405 `UNSUPPORTED` in [`HubFake::manifest_delete_unsupported`]).
+//! - [`HubFake::expire_tokens_after_pages`]: issued JWTs stop working part-way through a
+//!   listing, as Hub's ten-minute tokens do in a long run.
 //!
 //! Anything else is answered 400 and recorded ([`HubFake::unexpected`]). Token values are never
 //! recorded.
@@ -83,6 +86,10 @@ struct Shared {
     two_factor: Mutex<bool>,
     legacy_login_only: Mutex<bool>,
     rate_limit: Mutex<Option<RateLimit>>,
+    /// Every issued JWT expires after this many more list pages (Hub's last ~10 minutes).
+    expire_after_pages: Mutex<Option<usize>>,
+    /// The registry answers every manifest delete by digest 405, as Hub's did historically.
+    manifest_delete_unsupported: Mutex<bool>,
     counters: Counters,
     unexpected: Mutex<Vec<String>>,
     next_token: AtomicUsize,
@@ -109,6 +116,8 @@ impl HubFake {
             two_factor: Mutex::new(false),
             legacy_login_only: Mutex::new(false),
             rate_limit: Mutex::new(None),
+            expire_after_pages: Mutex::new(None),
+            manifest_delete_unsupported: Mutex::new(false),
             counters: Counters::default(),
             unexpected: Mutex::new(Vec::new()),
             next_token: AtomicUsize::new(1),
@@ -168,6 +177,16 @@ impl HubFake {
     /// The next API call is answered 429 in `style`.
     pub fn rate_limit_once(&self, style: RateLimit) {
         *self.shared.rate_limit.lock().unwrap() = Some(style);
+    }
+
+    /// Issued JWTs (not [`STATIC_JWT`]) expire after `pages` more tag-list pages.
+    pub fn expire_tokens_after_pages(&self, pages: usize) {
+        *self.shared.expire_after_pages.lock().unwrap() = Some(pages);
+    }
+
+    /// Manifest deletes by digest answer 405 `UNSUPPORTED` (Hub's registry before it had them).
+    pub fn manifest_delete_unsupported(&self) {
+        *self.shared.manifest_delete_unsupported.lock().unwrap() = true;
     }
 
     /// Logins answered (either endpoint).
@@ -506,6 +525,20 @@ fn list(shared: &Shared, ns: &str, repo: &str, query: &str) -> Response {
         })
         .collect();
     shared.counters.list_pages.fetch_add(1, Ordering::SeqCst);
+    {
+        let mut expire = shared.expire_after_pages.lock().unwrap();
+        if let Some(left) = expire.as_mut() {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                *expire = None;
+                shared
+                    .tokens
+                    .lock()
+                    .unwrap()
+                    .retain(|token, _| token == STATIC_JWT);
+            }
+        }
+    }
     let public = shared.public.get().expect("set at start");
     let link = |p: usize| {
         format!("{public}/v2/namespaces/{ns}/repositories/{repo}/tags?page={p}&page_size={size}")
@@ -531,6 +564,20 @@ async fn registry_side(shared: &Shared, request: Request) -> Response {
     {
         if method == Method::GET || method == Method::HEAD {
             shared.counters.manifest_gets.fetch_add(1, Ordering::SeqCst);
+        }
+        if method == Method::DELETE && *shared.manifest_delete_unsupported.lock().unwrap() {
+            shared
+                .counters
+                .registry_mutating
+                .fetch_add(1, Ordering::SeqCst);
+            return (
+                StatusCode::METHOD_NOT_ALLOWED,
+                axum::Json(json!({"errors": [{
+                    "code": "UNSUPPORTED",
+                    "message": "The operation is unsupported.",
+                }]})),
+            )
+                .into_response();
         }
         if method == Method::DELETE
             && reference.starts_with("sha256:")
