@@ -583,8 +583,7 @@ impl Repository for DockerHub {
     }
 
     /// The Hub API's tag delete: the manifest and its other tags stay.
-    async fn untag(&self, tag: &str, current: &Manifest) -> Result<UntagMethod, Error> {
-        let _ = current;
+    async fn untag(&self, tag: &str, _current: &Manifest) -> Result<UntagMethod, Error> {
         self.delete_tag(tag).await?;
         Ok(UntagMethod::TagDelete)
     }
