@@ -409,9 +409,7 @@ impl Http {
             let outcome = self.attempt(request).await;
             let (asked, last) = match outcome {
                 Ok(reply) if retryable(reply.status) => {
-                    let asked = reply
-                        .header("retry-after")
-                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    let asked = asked_wait(&reply, SystemTime::now());
                     let last = format!("status {}{}", reply.status.as_u16(), reply.detail());
                     (asked, last)
                 }
@@ -656,6 +654,44 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// How long the server asked to wait: `Retry-After`; on a 429 without it, Docker Hub's
+/// `X-Retry-After` or `X-RateLimit-Reset` (unix timestamps, registry-apis.md §2.5).
+fn asked_wait(reply: &Reply, now: SystemTime) -> Option<Duration> {
+    if let Some(asked) = reply
+        .header("retry-after")
+        .and_then(|v| parse_retry_after(v, now))
+    {
+        return Some(asked);
+    }
+    if reply.status != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    ["x-retry-after", "x-ratelimit-reset"]
+        .iter()
+        .find_map(|name| reply.header(name).and_then(|v| parse_reset(v, now)))
+}
+
+/// A rate-limit reset: a unix timestamp (relative to `now`; one in the past means "now"), or,
+/// for values too small to be a timestamp since 2001, delay seconds as some servers send.
+fn parse_reset(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let number = value.parse::<u64>().unwrap_or(u64::MAX);
+    if number < 1_000_000_000 {
+        return Some(Duration::from_secs(number));
+    }
+    // Past what a clock holds is still "a very long time", not garbage.
+    Some(
+        SystemTime::UNIX_EPOCH
+            .checked_add(Duration::from_secs(number))
+            .map_or(Duration::MAX, |at| {
+                at.duration_since(now).unwrap_or(Duration::ZERO)
+            }),
+    )
+}
+
 /// An error and its sources on one line.
 fn chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -689,6 +725,58 @@ mod tests {
         assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    /// Docker Hub's API answers a 429 with unix timestamps instead of `Retry-After`.
+    #[test]
+    fn hub_rate_limit_resets_are_waited_for_on_429_only() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let reply = |status: u16, headers: &[(&'static str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in headers {
+                map.insert(*name, HeaderValue::from_str(value).unwrap());
+            }
+            Reply {
+                url: Url::parse("https://hub.docker.com/v2/").unwrap(),
+                status: StatusCode::from_u16(status).unwrap(),
+                headers: map,
+                body: Vec::new(),
+            }
+        };
+        let reset = [("x-ratelimit-reset", "1700000012")];
+        assert_eq!(
+            asked_wait(&reply(429, &reset), now),
+            Some(Duration::from_secs(12))
+        );
+        let retry = [
+            ("x-retry-after", "1700000005"),
+            ("x-ratelimit-reset", "1700000012"),
+        ];
+        assert_eq!(
+            asked_wait(&reply(429, &retry), now),
+            Some(Duration::from_secs(5))
+        );
+        let both = [("retry-after", "3"), ("x-ratelimit-reset", "1700000012")];
+        assert_eq!(
+            asked_wait(&reply(429, &both), now),
+            Some(Duration::from_secs(3))
+        );
+        // Every Hub answer carries the reset: only a 429 means "wait for it".
+        assert_eq!(asked_wait(&reply(503, &reset), now), None);
+        let past = [("x-ratelimit-reset", "1600000000")];
+        assert_eq!(asked_wait(&reply(429, &past), now), Some(Duration::ZERO));
+        let seconds = [("x-retry-after", "7")];
+        assert_eq!(
+            asked_wait(&reply(429, &seconds), now),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            asked_wait(&reply(429, &[("x-ratelimit-reset", "soon")]), now),
+            None
+        );
+        // A far-future reset is still capped by the retry wait.
+        let far = parse_reset("99999999999999999999", now).unwrap();
+        assert_eq!(retry_wait(Some(far), 1), RETRY_AFTER_MAX);
     }
 
     #[test]

@@ -42,3 +42,5 @@ mod detect;
 mod github;
 // Image naming: `berth name` on the seeds' tables, monorepo and multirepo cleanups from `images:`.
 mod naming;
+// The Docker Hub provider against a fake Hub API in front of the real registry.
+mod dockerhub;
