@@ -36,3 +36,5 @@ mod journal;
 mod repos;
 // Faults injected through a cleanup of thousands of tags on the real registry.
 mod faults;
+// The GitLab provider against a fake of GitLab's REST API in front of the real registry.
+mod gitlab;

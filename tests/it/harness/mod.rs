@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod forge;
+pub mod gitlab;
 pub mod hostile;
 pub mod layout;
 pub mod platform;
