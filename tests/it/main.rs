@@ -44,3 +44,5 @@ mod github;
 mod naming;
 // The Docker Hub provider against a fake Hub API in front of the real registry.
 mod dockerhub;
+// The GitLab provider against a fake of GitLab's REST API in front of the real registry.
+mod gitlab;

@@ -13,6 +13,7 @@
 pub mod dockerhub;
 pub mod forge;
 pub mod github;
+pub mod gitlab;
 pub mod hostile;
 pub mod layout;
 pub mod platform;
