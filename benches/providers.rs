@@ -246,11 +246,13 @@ fn cleanup(
 
 /// What the real run needs at the least on one platform, by kind of request.
 struct Minimum {
-    /// Listing requests of one full listing (pages, plus lookups such as the owner's type).
-    listing: usize,
+    /// The scan's listing (pages, plus lookups such as the owner's type or a login).
+    scan: usize,
+    /// The check before deleting: one more listing, as cheap as the platform allows.
+    recheck: usize,
     /// Manifests the graph needs.
     manifests: usize,
-    /// Deleting requests for `deleted_images` images with `tags_per_image` tags each.
+    /// Deleting requests for the deleted images (two tags each).
     deletions: usize,
 }
 
@@ -309,14 +311,15 @@ fn bench_platform(
     assert_eq!(report["totals"]["failed"], 0, "{report}");
     let deleted_images = images - KEEP;
     let m = minimum(images, deleted_images);
-    let min = 2 * m.listing + m.manifests + m.deletions;
+    let min = m.scan + m.recheck + m.manifests + m.deletions;
     let made = sum(&run_api) + sum(&run_reg);
     println!(
-        "{name}: real run {run_secs:.2} s, {made} requests ({}; {}); minimum {min} (2 x {} \
-         listing + {} manifests + {} deletions): ratio {:.4}",
+        "{name}: real run {run_secs:.2} s, {made} requests ({}; {}); minimum {min} ({} \
+         listing + {} check listing + {} manifests + {} deletions): ratio {:.4}",
         show(&run_api),
         show(&run_reg),
-        m.listing,
+        m.scan,
+        m.recheck,
         m.manifests,
         m.deletions,
         made as f64 / min as f64
@@ -339,19 +342,55 @@ type Platform = (
 
 /// The platforms, each with how to start its fake and what a run needs at the least.
 fn platforms() -> Vec<Platform> {
-    vec![(
-        "github (ghcr.io REST)",
-        |registry| {
-            Box::new(harness::github::GitHubFake::rest(
-                registry, "octo/app", true,
-            ))
-        },
-        // The owner's type, then 100 versions a page; the versions give no media type, so
-        // every image's manifest is read once; one version DELETE per deleted image.
-        |images, deleted| Minimum {
-            listing: 1 + images.div_ceil(100),
-            manifests: images,
-            deletions: deleted,
-        },
-    )]
+    vec![
+        (
+            "github (ghcr.io REST)",
+            |registry| {
+                Box::new(harness::github::GitHubFake::rest(
+                    registry, "octo/app", true,
+                ))
+            },
+            // The owner's type, then 100 versions a page (the check reads the pages again);
+            // versions give no media type, so every image's manifest is read once; one
+            // version DELETE per deleted image.
+            |images, deleted| Minimum {
+                scan: 1 + images.div_ceil(100),
+                recheck: images.div_ceil(100),
+                manifests: images,
+                deletions: deleted,
+            },
+        ),
+        (
+            "gitlab",
+            |registry| {
+                Box::new(harness::gitlab::GitLabFake::start(
+                    registry,
+                    "group/project/app",
+                ))
+            },
+            // The open merge requests (the job's project is set, so the forge asks), the
+            // project's repositories, 100 tag names a page (read again by the check); the
+            // names carry no digest, so one registry GET per tag gives digest and manifest at
+            // once; one registry DELETE by digest per deleted image.
+            |images, deleted| Minimum {
+                scan: 1 + 1 + (2 * images).div_ceil(100),
+                recheck: (2 * images).div_ceil(100),
+                manifests: 2 * images,
+                deletions: deleted,
+            },
+        ),
+        (
+            "dockerhub",
+            |registry| Box::new(harness::dockerhub::HubFake::start(registry, "team/app")),
+            // One login, 100 tags a page with digests and media types (read again by the
+            // check): no manifest is read; each deleted image loses its two tags through the
+            // API, then its manifest on the registry.
+            |images, deleted| Minimum {
+                scan: 1 + (2 * images).div_ceil(100),
+                recheck: (2 * images).div_ceil(100),
+                manifests: 0,
+                deletions: 3 * deleted,
+            },
+        ),
+    ]
 }

@@ -645,7 +645,7 @@ async fn current_tags(
     wanted: impl Fn(&str) -> bool,
 ) -> Result<Current, String> {
     let tags = repo
-        .list()
+        .list_current()
         .await
         .map_err(|e| format!("could not list the tags again: {e}"))?;
     count.listed = tags.len();

@@ -113,6 +113,19 @@ pub trait Repository: Send + Sync {
             .collect())
     }
 
+    /// Every tag, for the check before deleting, with the digests only where its listing pages
+    /// carry them at no extra request (GitHub's versions, Docker Hub's tags); the check
+    /// resolves the rest one by one, and only those it must. A listing that costs one request
+    /// per tag for its digests (GitLab's tag details) stays names only here.
+    async fn list_current(&self) -> Result<Vec<ListedTag>, Error> {
+        Ok(self
+            .list_tags()
+            .await?
+            .into_iter()
+            .map(ListedTag::name_only)
+            .collect())
+    }
+
     /// The manifest a tag or digest names (GET, exact bytes kept).
     async fn manifest(&self, reference: &str) -> Result<Manifest, Error>;
 

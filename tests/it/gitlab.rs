@@ -243,9 +243,10 @@ async fn the_project_is_derived_from_the_image_path_and_every_page_is_read() {
     // group%2Fproject%2Fnested%2Fapp, group%2Fproject%2Fnested: 404; group%2Fproject: found.
     assert_eq!(fake.project_lookups(), 3);
     assert_eq!(fake.list_pages(), 3, "250 tags at 100 a page");
-    assert_eq!(fake.tag_detail_calls(), 250);
-    // One digest behind every tag: its manifest is read once.
-    assert_eq!(fake.registry_manifest_gets(), 1);
+    // The names carry no digest: one registry GET per tag gives digest and manifest at once,
+    // and no tag-details call (which would give the digest alone) is made.
+    assert_eq!(fake.tag_detail_calls(), 0);
+    assert_eq!(fake.registry_manifest_gets(), 250);
     assert_eq!(fake.mutating_requests(), 0);
     fake.assert_no_unexpected();
 }

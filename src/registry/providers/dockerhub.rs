@@ -439,6 +439,11 @@ impl Repository for DockerHub {
 
     /// Every page of `GET /v2/namespaces/{ns}/repositories/{repo}/tags`, following the
     /// absolute `next` URL, which must stay on the API base's host and listing path.
+    /// The listing's pages carry the digests: the check before deleting reads them there.
+    async fn list_current(&self) -> Result<Vec<ListedTag>, Error> {
+        self.list().await
+    }
+
     async fn list(&self) -> Result<Vec<ListedTag>, Error> {
         #[derive(serde::Deserialize)]
         struct Page {

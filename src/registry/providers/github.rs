@@ -1252,6 +1252,11 @@ impl Repository for GitHubPackages {
         Ok(self.list().await?.into_iter().map(|t| t.name).collect())
     }
 
+    /// The listing's pages carry the digests: the check before deleting reads them there.
+    async fn list_current(&self) -> Result<Vec<ListedTag>, Error> {
+        self.list().await
+    }
+
     async fn list(&self) -> Result<Vec<ListedTag>, Error> {
         match self.target {
             Target::Rest { .. } => self.rest_list().await,

@@ -8,8 +8,11 @@
 //! page walk is berth's too: `gitlab::api::paged` counts pages and stops at a short one, while
 //! GitLab says where the listing goes on (`X-Next-Page`, or only `Link` in keyset mode).
 //!
-//! The tag list names tags only; where a row lacks the digest, one tag-details call per tag
-//! gives it with `created_at`. A refused delete (401, a job token's 403, a scope GitLab says is
+//! The tag list names tags (and, on registries with GitLab's metadata database, digests). Where
+//! a row lacks the digest it is left to the scan's one registry GET per tag, which gives the
+//! digest and the manifest at once: GitLab's tag-details call would give the digest alone (its
+//! `created_at` is the config's `created`, which the config gives too), and the manifest would
+//! still have to be read for its media type, one request more per image. A refused delete (401, a job token's 403, a scope GitLab says is
 //! missing) is remembered: later deletes fail at once without a request, and say so briefly
 //! rather than repeating the hint.
 
@@ -17,13 +20,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use gitlab::api::Endpoint;
 use gitlab::api::common::NameOrId;
 use gitlab::api::projects::Project;
-use gitlab::api::projects::registry::{
-    DeleteRepositoryTag, Repositories, RepositoryTagDetails, RepositoryTags,
-};
+use gitlab::api::projects::registry::{DeleteRepositoryTag, Repositories, RepositoryTags};
 use reqwest::Method;
 use tokio::sync::OnceCell;
 use url::Url;
@@ -82,7 +82,6 @@ pub fn open(
         base,
         project: settings.project.clone(),
         token: settings.token.clone(),
-        concurrency: options.concurrency.max(1),
         target: OnceCell::new(),
         gate: tokio::sync::Mutex::new(Gate::default()),
     }))
@@ -114,7 +113,6 @@ struct GitLab {
     base: Url,
     project: Option<String>,
     token: Option<(NamedSecret, GitLabTokenKind)>,
-    concurrency: usize,
     target: OnceCell<Target>,
     /// What deletes have shown of the token so far. Held across a delete until one succeeds,
     /// so that concurrent deletes with a token that cannot delete send one request, not many.
@@ -461,31 +459,6 @@ impl GitLab {
         Ok((target, rows))
     }
 
-    /// One tag's details; None when the tag went away since the listing.
-    async fn details(&self, target: &Target, tag: &str) -> Result<Option<TagJson>, Error> {
-        let endpoint = RepositoryTagDetails::builder()
-            .project(name_or_id(&target.project))
-            .repository_id(target.repository_id)
-            .tag_name(segment(tag, "tag")?)
-            .build()
-            .map_err(|e| self.build_error(&e.to_string()))?;
-        let url = self.url_of(&endpoint)?;
-        let reply = self.send(Method::GET, &url).await?;
-        if reply.status.as_u16() == 404 {
-            tracing::debug!(tag, "tag listed but gone when its details were asked");
-            return Ok(None);
-        }
-        let reply = self.read_ok(reply, || {
-            format!("reading tag `{tag}` of `{}`", self.registry.name())
-        })?;
-        serde_json::from_slice(&reply.body)
-            .map(Some)
-            .map_err(|e| Error::BadResponse {
-                url: url.to_string(),
-                why: format!("not tag details ({e})"),
-            })
-    }
-
     /// `DELETE …/tags/:tag`. Err: the error, and the status when the refusal holds for every
     /// later delete.
     async fn delete_tag(&self, tag: &str) -> Result<(), (Error, Option<u16>)> {
@@ -593,28 +566,16 @@ impl Repository for GitLab {
     }
 
     async fn list(&self) -> Result<Vec<ListedTag>, Error> {
-        let (target, rows) = self.tag_rows().await?;
-        let target = &target;
-        let listed: Vec<Result<Option<ListedTag>, Error>> =
-            futures_util::stream::iter(rows.into_iter().map(|row| async move {
-                let row = match row.digest {
-                    Some(_) => row,
-                    None => match self.details(target, &row.name).await? {
-                        Some(details) => details,
-                        None => return Ok(None),
-                    },
-                };
-                Ok(Some(ListedTag {
-                    digest: row.digest.as_deref().and_then(|d| Digest::parse(d).ok()),
-                    media_type: None,
-                    pushed: pushed_at(row.created_at.as_deref()),
-                    name: row.name,
-                }))
-            }))
-            .buffered(self.concurrency)
-            .collect()
-            .await;
-        listed.into_iter().filter_map(Result::transpose).collect()
+        let (_, rows) = self.tag_rows().await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ListedTag {
+                digest: row.digest.as_deref().and_then(|d| Digest::parse(d).ok()),
+                media_type: None,
+                pushed: pushed_at(row.created_at.as_deref()),
+                name: row.name,
+            })
+            .collect())
     }
 
     async fn manifest(&self, reference: &str) -> Result<Manifest, Error> {

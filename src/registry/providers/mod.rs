@@ -117,11 +117,11 @@ impl ContainerRegistry {
                 lists_push_times: true,
                 ..distribution
             },
+            // The REST tag list gives digests only on registries with GitLab's metadata
+            // database; neither digests nor times are promised.
             K::Gitlab => Capabilities {
                 tag_delete: true,
                 dummy_untag: false,
-                lists_digests: true,
-                lists_push_times: true,
                 ..distribution
             },
             K::Harbor => Capabilities {

@@ -238,6 +238,17 @@ impl PlatformFake for HubFake {
     fn env(&self) -> Vec<(String, String)> {
         self.env.clone()
     }
+    fn api_requests(&self) -> std::collections::BTreeMap<String, usize> {
+        [
+            ("API login", self.logins()),
+            ("API tags page", self.list_pages()),
+            ("API tag DELETE", self.tag_deletes()),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.to_string(), n))
+        .collect()
+    }
     fn mutating_requests(&self) -> usize {
         let c = &self.shared.counters;
         c.tag_deletes.load(Ordering::SeqCst) + c.registry_mutating.load(Ordering::SeqCst)

@@ -192,6 +192,20 @@ impl PlatformFake for GitLabFake {
             ("BERTH_GITLAB_TOKEN".into(), PRIVATE_TOKEN.into()),
         ]
     }
+    fn api_requests(&self) -> std::collections::BTreeMap<String, usize> {
+        [
+            ("API project lookup", self.project_lookups()),
+            ("API repositories page", self.repository_pages()),
+            ("API tags page", self.list_pages()),
+            ("API tag details", self.tag_detail_calls()),
+            ("API tag DELETE", self.deletes()),
+            ("API merge requests page", self.merge_request_pages()),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.to_string(), n))
+        .collect()
+    }
     fn mutating_requests(&self) -> usize {
         self.deletes() + self.registry_mutating()
     }
