@@ -370,7 +370,9 @@ async fn execute_repo(
             }
             continue;
         }
-        if let Some(by) = guard.get(digest) {
+        // Only a manifest deletion can be cancelled: untagging beside a tag that stays was
+        // the plan already.
+        if all_manifest && let Some(by) = guard.get(digest) {
             drift.cancel(by, digest);
         }
         if all_manifest && current.unknown.is_empty() && !guard.contains_key(digest) {
@@ -1078,6 +1080,8 @@ mod tests {
         assert_eq!(out.deleted_manifests.len(), 3);
         assert_eq!(out.untagged.len(), 1);
         assert!(fake.manifests.lock().unwrap().contains_key(&b));
+        // `main` still names what it named: untagging `shared` beside it cancels nothing.
+        assert!(out.drifted.is_empty(), "{:?}", out.drifted);
     }
 
     #[tokio::test]
