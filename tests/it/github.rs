@@ -382,7 +382,9 @@ async fn a_deleted_index_takes_its_untagged_children_and_a_kept_one_keeps_them()
     git.delete_remote_branch("feature/x");
     let clone = git.clone_ci();
     let config = git.root().join("berth.yaml");
-    std::fs::write(&config, "keep:\n  untagged: delete\n").unwrap();
+    // The default, spelled out: GitHub lists untagged versions, so the children of a deleted
+    // index go with it all the same (they would linger as versions nothing names).
+    std::fs::write(&config, "keep:\n  untagged: keep\n").unwrap();
     let out = cleanup(&fake, &clone, &["--config", &config.display().to_string()]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let stored: Vec<String> = RegistryState::of(&registry)
@@ -400,6 +402,7 @@ async fn a_deleted_index_takes_its_untagged_children_and_a_kept_one_keeps_them()
     }
     // One version each: the index, then its two untagged children.
     assert_eq!(fake.deletes(), 3, "{}", out.stdout);
+    assert!(out.stdout.contains("untagged version"), "{}", out.stdout);
     fake.assert_no_unexpected();
 }
 
