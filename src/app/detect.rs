@@ -100,7 +100,7 @@ fn registry(repo: &str, options: RegistryOptions) -> anyhow::Result<Detection> {
     let providers = options.providers.clone();
     let detected = Connector::new(options).detect(&host);
     let kind = detected.kind;
-    let capabilities = kind.capabilities();
+    let capabilities = kind.capabilities_at(&host);
     let mode = repo_mode::default_mode(kind, &host, &path);
     let mut notes = Vec::new();
     if path.is_empty() {

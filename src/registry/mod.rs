@@ -221,7 +221,10 @@ impl Connector {
         let reference = reference::Reference::parse(repo)?;
         let kind = self.detect(reference.registry()).kind;
         let client = self.client(reference.registry())?;
-        let registry = client.distribution(reference.repository(), kind.capabilities());
+        let registry = client.distribution(
+            reference.repository(),
+            kind.capabilities_at(reference.registry()),
+        );
         providers::open(kind, registry, &self.options)
     }
 

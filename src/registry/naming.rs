@@ -216,7 +216,9 @@ pub fn final_name(
             repository: repo.to_string(),
             tag_prefix: format!("{name}-"),
         }),
-        (Image::Named(name), RepoMode::Multirepo) if !namespace && !kind.nests_repositories() => {
+        (Image::Named(name), RepoMode::Multirepo)
+            if !namespace && !kind.nests_repositories_at(host) =>
+        {
             Err(Error::NoNesting {
                 repo: repo.to_string(),
                 image: name.clone(),

@@ -2,10 +2,11 @@
 //! (`REPO/IMAGE:TAG`) wherever REPO can hold repositories below it, monorepo
 //! (`REPO:IMAGE-TAG`) where it cannot.
 //!
-//! Docker Hub, GitHub Packages and Quay do not nest repositories: there a REPO is either a
-//! namespace (`flant`, `quay.io/company`, `ghcr.io/company`,
+//! Docker Hub, the legacy docker.pkg.github.com and Quay do not nest repositories: there a
+//! REPO is either a namespace (`flant`, `quay.io/company`,
 //! `docker.pkg.github.com/company/project`), which holds one repository per image, or a
-//! repository (`flant/project`, …), which must hold every image as tags. The decision reads
+//! repository (`flant/project`, …), which must hold every image as tags. ghcr.io nests
+//! packages (`ghcr.io/OWNER/app/frontend`), but its OWNER alone is a namespace too. The decision reads
 //! the REPO as written: the reference parser would turn a bare Docker Hub namespace `flant`
 //! into the repository `library/flant`, which is not what a user naming a namespace means.
 
@@ -54,39 +55,30 @@ pub fn split_repo(repo: &str) -> (&str, &str) {
     }
 }
 
-/// How many path components a repository has where repositories do not nest; None where
-/// they do (any path can be a repository there).
-fn repository_depth(kind: ContainerRegistry, registry_host: &str) -> Option<usize> {
-    if kind.nests_repositories() {
-        return None;
-    }
-    let host = registry_host
-        .rsplit_once(':')
-        .map_or(registry_host, |(host, _)| host);
-    // The legacy GitHub registry keeps packages per GitHub repository: OWNER/PROJECT/IMAGE.
-    if kind == ContainerRegistry::Github && host.eq_ignore_ascii_case("docker.pkg.github.com") {
-        Some(3)
-    } else {
-        Some(2)
+/// The fewest path components a repository has at this host: `NAMESPACE/REPO` on Docker
+/// Hub, Quay and ghcr.io (`OWNER/PACKAGE`), `OWNER/PROJECT/IMAGE` on docker.pkg.github.com, one
+/// elsewhere. A shorter path is a namespace.
+fn repository_depth(kind: ContainerRegistry, registry_host: &str) -> usize {
+    match kind {
+        ContainerRegistry::Github if !kind.nests_repositories_at(registry_host) => 3,
+        ContainerRegistry::Github | ContainerRegistry::Dockerhub | ContainerRegistry::Quay => 2,
+        _ => 1,
     }
 }
 
 /// True when REPO (`registry_host` and its `path`, empty for the registry itself) cannot
-/// hold images of its own: the registry itself, or on a kind that does not nest
-/// repositories a path shorter than a repository's (`flant` on Docker Hub, `ghcr.io/company`,
-/// `docker.pkg.github.com/company/project`). Such a REPO takes neither monorepo naming nor an
-/// unnamed image.
+/// hold images of its own: the registry itself, or a path shorter than a repository's
+/// (`flant` on Docker Hub, `ghcr.io/company`, `docker.pkg.github.com/company/project`). Such a
+/// REPO takes neither monorepo naming nor an unnamed image.
 pub fn is_namespace(kind: ContainerRegistry, registry_host: &str, path: &str) -> bool {
-    if path.is_empty() {
-        return true;
-    }
-    repository_depth(kind, registry_host).is_some_and(|depth| path.split('/').count() < depth)
+    path.is_empty() || path.split('/').count() < repository_depth(kind, registry_host)
 }
 
-/// The repo mode REPO defaults to: monorepo only where REPO is a repository on a kind that
-/// does not nest repositories, multirepo everywhere else.
+/// The repo mode REPO defaults to: monorepo only where REPO is a repository at a host that
+/// does not nest repositories (Docker Hub, docker.pkg.github.com, Quay), multirepo
+/// everywhere else.
 pub fn default_mode(kind: ContainerRegistry, registry_host: &str, path: &str) -> RepoMode {
-    if repository_depth(kind, registry_host).is_some() && !is_namespace(kind, registry_host, path) {
+    if !kind.nests_repositories_at(registry_host) && !is_namespace(kind, registry_host, path) {
         RepoMode::Monorepo
     } else {
         RepoMode::Multirepo
@@ -133,7 +125,8 @@ mod tests {
             ),
             (K::Github, "docker.pkg.github.com/company", Multi, true),
             (K::Github, "ghcr.io/company", Multi, true),
-            (K::Github, "ghcr.io/company/app", Mono, false),
+            // ghcr.io nests packages: below OWNER/APP another level is fine.
+            (K::Github, "ghcr.io/company/app", Multi, false),
             // Registries only: nothing can be stored at REPO itself.
             (K::Github, "ghcr.io", Multi, true),
             (K::Default, "localhost:5000", Multi, true),
@@ -157,8 +150,12 @@ mod tests {
     #[test]
     fn a_github_override_on_another_host_counts_owner_slash_image() {
         assert_eq!(
-            mode_of(K::Github, "packages.example.com/company/app").0,
-            RepoMode::Monorepo
+            mode_of(K::Github, "packages.example.com/company"),
+            (RepoMode::Multirepo, true)
+        );
+        assert_eq!(
+            mode_of(K::Github, "packages.example.com/company/app"),
+            (RepoMode::Multirepo, false)
         );
         assert_eq!(
             mode_of(K::Github, "DOCKER.PKG.GITHUB.COM:443/company/project").0,

@@ -596,8 +596,10 @@ fn ci_env_exports_the_image_names_and_each_images_references() {
     for want in [
         "BERTH_CONTAINER_REGISTRY=github",
         "BERTH_IMAGE_NAMES=frontend,backend",
-        "BERTH_IMAGE_REFS_FRONTEND=ghcr.io/acme/app:frontend-sha-1a2b3c4",
-        "BERTH_IMAGE_REFS_BACKEND=ghcr.io/acme/app:backend-sha-1a2b3c4",
+        // ghcr.io nests packages: the Actions default REPO ghcr.io/OWNER/REPO holds one
+        // package per image.
+        "BERTH_IMAGE_REFS_FRONTEND=ghcr.io/acme/app/frontend:sha-1a2b3c4",
+        "BERTH_IMAGE_REFS_BACKEND=ghcr.io/acme/app/backend:sha-1a2b3c4",
     ] {
         assert!(lines.contains(&want), "{want}:\n{dotenv}");
     }

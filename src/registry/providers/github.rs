@@ -28,7 +28,6 @@ use serde_json::json;
 use crate::env_vars;
 use crate::registry::client::{DistributionRepository, parse_next_link};
 use crate::registry::http::{PAGE_MAX, RETRY_AFTER_MAX, Redactor, detail_of};
-use crate::registry::providers::ContainerRegistry;
 use crate::registry::{
     Capabilities, Descriptor, Digest, Error, ImageConfig, ListedTag, Manifest, RegistryOptions,
     Repository, UntagMethod,
@@ -1244,8 +1243,19 @@ impl Repository for GitHubPackages {
         self.registry.name()
     }
 
+    /// ghcr.io's versions list every manifest with digest and times; the legacy GraphQL
+    /// versions name tags only.
     fn capabilities(&self) -> Capabilities {
-        ContainerRegistry::Github.capabilities()
+        let capabilities = self.registry.capabilities();
+        match self.target {
+            Target::Rest { .. } => capabilities,
+            Target::Legacy { .. } => Capabilities {
+                untagged_visible: false,
+                lists_digests: false,
+                lists_push_times: false,
+                ..capabilities
+            },
+        }
     }
 
     async fn list_tags(&self) -> Result<Vec<String>, Error> {

@@ -108,10 +108,11 @@ impl ContainerRegistry {
                 lists_push_times: true,
                 ..distribution
             },
+            // ghcr.io nests packages (`OWNER/a/b`); the legacy registry does not, see
+            // `capabilities_at`.
             K::Github => Capabilities {
                 tag_delete: false,
                 dummy_untag: true,
-                nested_repositories: false,
                 untagged_visible: true,
                 lists_digests: true,
                 lists_push_times: true,
@@ -166,10 +167,24 @@ impl ContainerRegistry {
         }
     }
 
-    /// Whether repositories nest below a namespace here (`group/project/image`); where they
-    /// do not (Docker Hub, GitHub Packages, Quay) a namespace holds only flat repositories.
-    pub fn nests_repositories(self) -> bool {
-        self.capabilities().nested_repositories
+    /// What this implementation can do at one registry host (`host[:port]`): the legacy
+    /// docker.pkg.github.com keeps flat packages per GitHub repository, while ghcr.io nests.
+    pub fn capabilities_at(self, registry_host: &str) -> Capabilities {
+        let host = registry_host
+            .rsplit_once(':')
+            .map_or(registry_host, |(host, _)| host);
+        let mut capabilities = self.capabilities();
+        if self == ContainerRegistry::Github && host.eq_ignore_ascii_case(LEGACY_GITHUB_REGISTRY) {
+            capabilities.nested_repositories = false;
+        }
+        capabilities
+    }
+
+    /// Whether repositories nest below a namespace at this host (`group/project/image`);
+    /// where they do not (Docker Hub, docker.pkg.github.com, Quay) a namespace holds only flat
+    /// repositories.
+    pub fn nests_repositories_at(self, registry_host: &str) -> bool {
+        self.capabilities_at(registry_host).nested_repositories
     }
 }
 
@@ -178,6 +193,9 @@ impl fmt::Display for ContainerRegistry {
         f.write_str(self.as_str())
     }
 }
+
+/// GitHub's legacy Docker registry, whose packages live per GitHub repository.
+pub const LEGACY_GITHUB_REGISTRY: &str = "docker.pkg.github.com";
 
 /// `--container-registry` / `BERTH_CONTAINER_REGISTRY` that names no kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -316,17 +334,18 @@ mod tests {
 
     #[test]
     fn the_seeds_flat_registries_do_not_nest() {
-        let flat: Vec<_> = ContainerRegistry::ALL
-            .into_iter()
-            .filter(|k| !k.nests_repositories())
-            .collect();
+        let flat = |host: &str| -> Vec<ContainerRegistry> {
+            ContainerRegistry::ALL
+                .into_iter()
+                .filter(|k| !k.nests_repositories_at(host))
+                .collect()
+        };
+        use ContainerRegistry as K;
         assert_eq!(
-            flat,
-            [
-                ContainerRegistry::Dockerhub,
-                ContainerRegistry::Github,
-                ContainerRegistry::Quay
-            ]
+            flat("docker.pkg.github.com"),
+            [K::Dockerhub, K::Github, K::Quay]
         );
+        // ghcr.io takes `OWNER/a/b` packages.
+        assert_eq!(flat("ghcr.io"), [K::Dockerhub, K::Quay]);
     }
 }
