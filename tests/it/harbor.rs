@@ -234,3 +234,29 @@ async fn listing_pages_past_a_hundred_artifacts_in_a_nested_repository() {
     assert_no_secret(&out);
     fake.assert_no_unexpected();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_login_berth_says_to_log_in_and_sends_no_delete() {
+    let registry = TestRegistry::start(Auth::None);
+    let fake = HarborFake::start(&registry, REPO);
+    let (_f, clone) = two_doomed_tags(&registry).await;
+    let tags_before = RegistryState::of(&registry).tags(REPO);
+    let mut cmd = harness::berth();
+    cmd.args(["cleanup", "--repo", &fake.repo_arg(), "--git-dir"])
+        .arg(&clone)
+        .args(["--container-registry", "harbor"]);
+    let out = harness::run(&mut cmd);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("Harbor API needs a token to list the artifacts of `berth/team/app`")
+            && out
+                .stderr
+                .contains(&format!("docker login {}", fake.host())),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fake.mutating_requests(), 0);
+    assert_eq!(RegistryState::of(&registry).tags(REPO), tags_before);
+    fake.assert_no_unexpected();
+}

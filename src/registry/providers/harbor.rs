@@ -263,10 +263,11 @@ impl Harbor {
         }
     }
 
-    /// The error for a 401: no login, or one Harbor rejects.
-    async fn unauthorized(&self, what: String, reply: &Reply) -> Error {
+    /// The error for a 401: no login (`operation` says what one would allow), or one Harbor
+    /// rejects.
+    async fn unauthorized(&self, what: String, operation: String, reply: &Reply) -> Error {
         match self.authorization().await {
-            Ok(None) => self.no_login(what),
+            Ok(None) => self.no_login(operation),
             _ => platform(
                 what,
                 status_message(reply),
@@ -278,7 +279,7 @@ impl Harbor {
         }
     }
 
-    /// Fails without a request when Harbor already refused a delete.
+    /// Fails without a request when Harbor already refused a delete (401 or 403).
     fn may_delete(&self, what: &str) -> Result<(), Error> {
         match self.refused.lock().expect("refusal lock").clone() {
             Some(r) => Err(platform(
@@ -321,7 +322,14 @@ impl Harbor {
                         detail: harbor_detail(&reply),
                     });
                 }
-                401 => return Err(self.unauthorized(what, &reply).await),
+                401 => {
+                    *self.refused.lock().expect("refusal lock") = Some(Refusal {
+                        status: 401,
+                        message: harbor_detail(&reply),
+                    });
+                    let operation = format!("delete in `{}`", self.path());
+                    return Err(self.unauthorized(what, operation, &reply).await);
+                }
                 403 => {
                     *self.refused.lock().expect("refusal lock") = Some(Refusal {
                         status: 403,
@@ -431,7 +439,10 @@ impl Repository for Harbor {
                         detail: harbor_detail(&reply),
                     });
                 }
-                401 => return Err(self.unauthorized(what, &reply).await),
+                401 => {
+                    let operation = format!("list the artifacts of `{}`", self.path());
+                    return Err(self.unauthorized(what, operation, &reply).await);
+                }
                 403 => {
                     return Err(platform(
                         what,
