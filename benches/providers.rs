@@ -1,5 +1,5 @@
-//! Platform providers: `berth cleanup` through the fakes of GitHub Packages, GitLab and Docker
-//! Hub (the integration tests' fakes, in front of the real Distribution registry and sharing
+//! Platform providers: `berth cleanup` through the fakes of GitHub Packages, GitLab, Docker
+//! Hub and Harbor (the integration tests' fakes, in front of the real Distribution registry and sharing
 //! its state) against the plain Distribution path on the same images (not a timed test: it
 //! prints figures and ratios measured in the same run).
 //!
@@ -390,6 +390,24 @@ fn platforms() -> Vec<Platform> {
                 recheck: (2 * images).div_ceil(100),
                 manifests: 0,
                 deletions: 3 * deleted,
+            },
+        ),
+        (
+            "harbor",
+            |registry| {
+                Box::new(harness::harbor::HarborFake::start(
+                    registry,
+                    "berth/team/app",
+                ))
+            },
+            // 100 artifacts a page, each with both its tags, digest and media type (read again
+            // by the check): no manifest is read; one artifact DELETE per deleted image takes
+            // both its tags.
+            |images, deleted| Minimum {
+                scan: images.div_ceil(100),
+                recheck: images.div_ceil(100),
+                manifests: 0,
+                deletions: deleted,
             },
         ),
     ]

@@ -83,6 +83,9 @@ pub const BERTH_DOCKERHUB_TOKEN: &str = "BERTH_DOCKERHUB_TOKEN";
 pub const BERTH_DOCKERHUB_USERNAME: &str = "BERTH_DOCKERHUB_USERNAME";
 /// Docker Hub password or personal access token (scope Read, Write, Delete to delete tags).
 pub const BERTH_DOCKERHUB_PASSWORD: &str = "BERTH_DOCKERHUB_PASSWORD";
+/// Harbor API base (`https://<registry host>/api/v2.0` by default), for a Harbor whose API is
+/// served on another host or path, and for tests.
+pub const BERTH_HARBOR_API_URL: &str = "BERTH_HARBOR_API_URL";
 /// Written by `ci-env` when berth.yaml lists `images:`: the images, comma-separated (`~` for
 /// the unnamed one), e.g. `frontend,backend`; no spaces or quotes, so GitLab's dotenv keeps it.
 pub const BERTH_IMAGE_NAMES: &str = "BERTH_IMAGE_NAMES";

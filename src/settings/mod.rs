@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::cli::{ContainerRegistryArg, GlobalArgs};
 use crate::registry::RegistryOptions;
 use crate::registry::providers::{
-    CiContext, DockerHubOptions, GitHubOptions, GitLabOptions, GitLabTokenKind, NamedSecret,
-    ProviderOptions,
+    CiContext, DockerHubOptions, GitHubOptions, GitLabOptions, GitLabTokenKind, HarborOptions,
+    NamedSecret, ProviderOptions,
 };
 use crate::secret::Secret;
 
@@ -86,6 +86,9 @@ fn provider_options(global: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -
             token: secret(v::BERTH_DOCKERHUB_TOKEN),
             username: get(v::BERTH_DOCKERHUB_USERNAME),
             password: secret(v::BERTH_DOCKERHUB_PASSWORD),
+        },
+        harbor: HarborOptions {
+            api_url: get(v::BERTH_HARBOR_API_URL),
         },
     }
 }

@@ -44,5 +44,7 @@ mod github;
 mod naming;
 // The Docker Hub provider against a fake Hub API in front of the real registry.
 mod dockerhub;
+// The Harbor provider against a fake Harbor API in front of the real registry.
+mod harbor;
 // The GitLab provider against a fake of GitLab's REST API in front of the real registry.
 mod gitlab;

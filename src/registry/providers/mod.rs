@@ -8,6 +8,7 @@
 pub mod dockerhub;
 pub mod github;
 pub mod gitlab;
+pub mod harbor;
 
 use std::fmt;
 use std::str::FromStr;
@@ -125,6 +126,9 @@ impl ContainerRegistry {
                 dummy_untag: false,
                 ..distribution
             },
+            // The artifact list gives digests, manifest media types and push times, and shows
+            // untagged artifacts too; they are not promised as visible because Harbor's own
+            // artifact delete of an index already takes its children that nothing else holds.
             K::Harbor => Capabilities {
                 tag_delete: true,
                 dummy_untag: false,
@@ -274,6 +278,13 @@ pub struct DockerHubOptions {
     pub password: Option<NamedSecret>,
 }
 
+/// Harbor settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HarborOptions {
+    /// API base ending in `/api/v2.0` (`BERTH_HARBOR_API_URL`); None: on the registry host.
+    pub api_url: Option<String>,
+}
+
 /// What berth knows about the CI job it runs in, for detection (the `ci` adapter is not
 /// imported here: settings fill this in from the environment).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -297,6 +308,8 @@ pub struct ProviderOptions {
     pub gitlab: GitLabOptions,
     /// Docker Hub.
     pub dockerhub: DockerHubOptions,
+    /// Harbor.
+    pub harbor: HarborOptions,
 }
 
 /// Opens `registry` (the Distribution repository of that name) as `kind`. `options` are the
@@ -310,6 +323,7 @@ pub fn open(
         ContainerRegistry::Dockerhub => dockerhub::open(registry, options),
         ContainerRegistry::Github => github::open(registry, options),
         ContainerRegistry::Gitlab => gitlab::open(registry, options),
+        ContainerRegistry::Harbor => harbor::open(registry, options),
         _ => Ok(registry),
     }
 }

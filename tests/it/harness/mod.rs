@@ -14,6 +14,7 @@ pub mod dockerhub;
 pub mod forge;
 pub mod github;
 pub mod gitlab;
+pub mod harbor;
 pub mod hostile;
 pub mod layout;
 pub mod platform;
