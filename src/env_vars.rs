@@ -83,6 +83,12 @@ pub const BERTH_DOCKERHUB_TOKEN: &str = "BERTH_DOCKERHUB_TOKEN";
 pub const BERTH_DOCKERHUB_USERNAME: &str = "BERTH_DOCKERHUB_USERNAME";
 /// Docker Hub password or personal access token (scope Read, Write, Delete to delete tags).
 pub const BERTH_DOCKERHUB_PASSWORD: &str = "BERTH_DOCKERHUB_PASSWORD";
+/// Quay API base (default `https://<registry host>`), for Red Hat Quay behind another host
+/// and for tests.
+pub const BERTH_QUAY_API_URL: &str = "BERTH_QUAY_API_URL";
+/// A Quay OAuth application token (scopes `repo:read`, and `repo:write` to delete tags); without
+/// it berth uses the Distribution API only (no push times, one manifest request per tag).
+pub const BERTH_QUAY_TOKEN: &str = "BERTH_QUAY_TOKEN";
 /// Written by `ci-env` when berth.yaml lists `images:`: the images, comma-separated (`~` for
 /// the unnamed one), e.g. `frontend,backend`; no spaces or quotes, so GitLab's dotenv keeps it.
 pub const BERTH_IMAGE_NAMES: &str = "BERTH_IMAGE_NAMES";

@@ -10,7 +10,7 @@ use crate::cli::{ContainerRegistryArg, GlobalArgs};
 use crate::registry::RegistryOptions;
 use crate::registry::providers::{
     CiContext, DockerHubOptions, GitHubOptions, GitLabOptions, GitLabTokenKind, NamedSecret,
-    ProviderOptions,
+    ProviderOptions, QuayOptions,
 };
 use crate::secret::Secret;
 
@@ -86,6 +86,10 @@ fn provider_options(global: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -
             token: secret(v::BERTH_DOCKERHUB_TOKEN),
             username: get(v::BERTH_DOCKERHUB_USERNAME),
             password: secret(v::BERTH_DOCKERHUB_PASSWORD),
+        },
+        quay: QuayOptions {
+            api_url: get(v::BERTH_QUAY_API_URL),
+            token: secret(v::BERTH_QUAY_TOKEN),
         },
     }
 }

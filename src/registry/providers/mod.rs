@@ -8,6 +8,7 @@
 pub mod dockerhub;
 pub mod github;
 pub mod gitlab;
+pub mod quay;
 
 use std::fmt;
 use std::str::FromStr;
@@ -132,8 +133,12 @@ impl ContainerRegistry {
                 lists_push_times: true,
                 ..distribution
             },
+            // Both the API and the registry delete a single tag (a registry DELETE by tag
+            // answers 202), so no dummy is ever pushed. Digests and push times come from the
+            // API's listing, which needs `BERTH_QUAY_TOKEN`; without it `quay::open` clears them.
             K::Quay => Capabilities {
                 tag_delete: true,
+                dummy_untag: false,
                 nested_repositories: false,
                 lists_digests: true,
                 lists_push_times: true,
@@ -274,6 +279,16 @@ pub struct DockerHubOptions {
     pub password: Option<NamedSecret>,
 }
 
+/// Quay settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuayOptions {
+    /// API base (`BERTH_QUAY_API_URL`); None: `https://<registry host>`, where quay.io and
+    /// Red Hat Quay serve both.
+    pub api_url: Option<String>,
+    /// An OAuth application token (`BERTH_QUAY_TOKEN`); None: the Distribution API only.
+    pub token: Option<NamedSecret>,
+}
+
 /// What berth knows about the CI job it runs in, for detection (the `ci` adapter is not
 /// imported here: settings fill this in from the environment).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -297,6 +312,8 @@ pub struct ProviderOptions {
     pub gitlab: GitLabOptions,
     /// Docker Hub.
     pub dockerhub: DockerHubOptions,
+    /// Quay.
+    pub quay: QuayOptions,
 }
 
 /// Opens `registry` (the Distribution repository of that name) as `kind`. `options` are the
@@ -310,6 +327,7 @@ pub fn open(
         ContainerRegistry::Dockerhub => dockerhub::open(registry, options),
         ContainerRegistry::Github => github::open(registry, options),
         ContainerRegistry::Gitlab => gitlab::open(registry, options),
+        ContainerRegistry::Quay => quay::open(registry, options),
         _ => Ok(registry),
     }
 }
