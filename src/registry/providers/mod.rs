@@ -134,11 +134,11 @@ impl ContainerRegistry {
                 ..distribution
             },
             // Both the API and the registry delete a single tag (a registry DELETE by tag
-            // answers 202), so no dummy is ever pushed. Digests and push times come from the
-            // API's listing, which needs `BERTH_QUAY_TOKEN`; without it `quay::open` clears them.
+            // answers 202), so berth never needs the dummy, though Quay would take one. Digests
+            // and push times come from the API's listing, which needs `BERTH_QUAY_TOKEN`;
+            // without it `quay::open` clears them.
             K::Quay => Capabilities {
                 tag_delete: true,
-                dummy_untag: false,
                 nested_repositories: false,
                 lists_digests: true,
                 lists_push_times: true,

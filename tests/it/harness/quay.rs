@@ -198,18 +198,22 @@ fn problem(status: StatusCode, title: &str, message: &str) -> Response {
         .into_response()
 }
 
-/// The token's scope: Ok(true) may write.
-fn authorize(headers: &HeaderMap) -> Result<bool, Response> {
+/// The token's scope: Some(true) may write; None is no token Quay knows.
+fn authorize(headers: &HeaderMap) -> Option<bool> {
     let value = headers.get("authorization").and_then(|v| v.to_str().ok());
     match value.and_then(|v| v.strip_prefix("Bearer ")) {
-        Some(TOKEN_WRITE) => Ok(true),
-        Some(TOKEN_READ) => Ok(false),
-        _ => Err(problem(
-            StatusCode::UNAUTHORIZED,
-            "invalid_token",
-            "Invalid or missing OAuth token",
-        )),
+        Some(TOKEN_WRITE) => Some(true),
+        Some(TOKEN_READ) => Some(false),
+        _ => None,
     }
+}
+
+fn unauthorized() -> Response {
+    problem(
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "Invalid or missing OAuth token",
+    )
 }
 
 fn unknown(shared: &Shared, method: &Method, path: &str, query: &str) -> Response {
@@ -237,22 +241,22 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     match (&method, segments.as_slice()) {
         (&Method::GET, ["api", "v1", "repository", ns, repo, "tag", ""]) => {
             match authorize(&headers) {
-                Ok(_) => list(&shared, &format!("{ns}/{repo}"), &query)
+                Some(_) => list(&shared, &format!("{ns}/{repo}"), &query)
                     .unwrap_or_else(|| unknown(&shared, &method, &path, &query)),
-                Err(response) => response,
+                None => unauthorized(),
             }
         }
         (&Method::DELETE, ["api", "v1", "repository", ns, repo, "tag", tag]) if !tag.is_empty() => {
             shared.counters.tag_deletes.fetch_add(1, Ordering::SeqCst);
             match authorize(&headers) {
-                Ok(false) => {
+                Some(false) => {
                     shared
                         .counters
                         .refused_deletes
                         .fetch_add(1, Ordering::SeqCst);
                     problem(StatusCode::FORBIDDEN, "insufficient_scope", "Unauthorized")
                 }
-                Ok(true) => {
+                Some(true) => {
                     let repo = format!("{ns}/{repo}");
                     let stored = shared
                         .registry
@@ -268,7 +272,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                         _ => problem(StatusCode::NOT_FOUND, "not_found", "Not Found"),
                     }
                 }
-                Err(response) => response,
+                None => unauthorized(),
             }
         }
         _ => unknown(&shared, &method, &path, &query),
