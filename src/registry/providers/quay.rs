@@ -193,6 +193,18 @@ impl Quay {
         self.http.send(&request).await
     }
 
+    /// The registry's `TAG_EXPIRED` is a tag that no longer exists, not a failure.
+    fn expired(&self, reference: &str, e: Error) -> Error {
+        match e {
+            Error::Status { .. } if e.to_string().contains(TAG_EXPIRED) => Error::NotFound {
+                host: self.registry.client().registry().to_string(),
+                what: format!("tag `{reference}` of `{}` (expired)", self.path()),
+                detail: format!(": {TAG_EXPIRED}"),
+            },
+            other => other,
+        }
+    }
+
     fn forget(&self, tag: &str) {
         if let Some(listed) = self.listed.lock().expect("listing lock").as_mut() {
             listed.remove(tag);
@@ -388,11 +400,17 @@ impl Repository for Quay {
     }
 
     async fn manifest(&self, reference: &str) -> Result<Manifest, Error> {
-        self.registry.manifest(reference).await.map_err(expired)
+        self.registry
+            .manifest(reference)
+            .await
+            .map_err(|e| self.expired(reference, e))
     }
 
     async fn resolve_digest(&self, tag: &str) -> Result<Digest, Error> {
-        self.registry.resolve_digest(tag).await.map_err(expired)
+        self.registry
+            .resolve_digest(tag)
+            .await
+            .map_err(|e| self.expired(tag, e))
     }
 
     async fn config(&self, config: &Descriptor) -> Result<ImageConfig, Error> {
@@ -455,18 +473,6 @@ impl Repository for Quay {
         self.registry
             .push_manifest(reference, media_type, bytes)
             .await
-    }
-}
-
-/// The registry's `TAG_EXPIRED` is a tag that no longer exists, not a failure.
-fn expired(e: Error) -> Error {
-    match e {
-        Error::Status { .. } if e.to_string().contains(TAG_EXPIRED) => Error::NotFound {
-            host: String::new(),
-            what: "an expired tag".into(),
-            detail: format!(": {TAG_EXPIRED}"),
-        },
-        other => other,
     }
 }
 
