@@ -1,7 +1,7 @@
 //! Platform providers: `berth cleanup` through the fakes of GitHub Packages, GitLab, Docker
-//! Hub and Harbor (the integration tests' fakes, in front of the real Distribution registry and sharing
-//! its state) against the plain Distribution path on the same images (not a timed test: it
-//! prints figures and ratios measured in the same run).
+//! Hub, Harbor and Quay (the integration tests' fakes, in front of the real Distribution
+//! registry and sharing its state) against the plain Distribution path on the same images (not
+//! a timed test: it prints figures and ratios measured in the same run).
 //!
 //! Setup per platform: a history of `BENCH_TAGS / 2` commits on main (`git fast-import`), and
 //! one image per commit tagged `sha-<sha7>` and `main-<sha7>` (one layer and one config shared
@@ -408,6 +408,19 @@ fn platforms() -> Vec<Platform> {
                 recheck: images.div_ceil(100),
                 manifests: 0,
                 deletions: deleted,
+            },
+        ),
+        (
+            "quay",
+            |registry| Box::new(harness::quay::QuayFake::start(registry, "org/app")),
+            // 100 tags a page with digests and the manifest-list flag (read again by the
+            // check): no manifest is read; each deleted image loses its two tags through the
+            // API, then its manifest on the registry.
+            |images, deleted| Minimum {
+                scan: (2 * images).div_ceil(100),
+                recheck: (2 * images).div_ceil(100),
+                manifests: 0,
+                deletions: 3 * deleted,
             },
         ),
     ]

@@ -86,6 +86,12 @@ pub const BERTH_DOCKERHUB_PASSWORD: &str = "BERTH_DOCKERHUB_PASSWORD";
 /// Harbor API base (`https://<registry host>/api/v2.0` by default), for a Harbor whose API is
 /// served on another host or path, and for tests.
 pub const BERTH_HARBOR_API_URL: &str = "BERTH_HARBOR_API_URL";
+/// Quay API base (default `https://<registry host>`), for Red Hat Quay behind another host
+/// and for tests.
+pub const BERTH_QUAY_API_URL: &str = "BERTH_QUAY_API_URL";
+/// A Quay OAuth application token (scopes `repo:read`, and `repo:write` to delete tags); without
+/// it berth uses the Distribution API only (no push times, one manifest request per tag).
+pub const BERTH_QUAY_TOKEN: &str = "BERTH_QUAY_TOKEN";
 /// Written by `ci-env` when berth.yaml lists `images:`: the images, comma-separated (`~` for
 /// the unnamed one), e.g. `frontend,backend`; no spaces or quotes, so GitLab's dotenv keeps it.
 pub const BERTH_IMAGE_NAMES: &str = "BERTH_IMAGE_NAMES";

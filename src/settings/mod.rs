@@ -10,7 +10,7 @@ use crate::cli::{ContainerRegistryArg, GlobalArgs};
 use crate::registry::RegistryOptions;
 use crate::registry::providers::{
     CiContext, DockerHubOptions, GitHubOptions, GitLabOptions, GitLabTokenKind, HarborOptions,
-    NamedSecret, ProviderOptions,
+    NamedSecret, ProviderOptions, QuayOptions,
 };
 use crate::secret::Secret;
 
@@ -89,6 +89,10 @@ fn provider_options(global: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -
         },
         harbor: HarborOptions {
             api_url: get(v::BERTH_HARBOR_API_URL),
+        },
+        quay: QuayOptions {
+            api_url: get(v::BERTH_QUAY_API_URL),
+            token: secret(v::BERTH_QUAY_TOKEN),
         },
     }
 }

@@ -48,3 +48,5 @@ mod dockerhub;
 mod harbor;
 // The GitLab provider against a fake of GitLab's REST API in front of the real registry.
 mod gitlab;
+// The Quay provider: the API with a token, the registry alone without one.
+mod quay;

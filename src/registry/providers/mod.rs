@@ -9,6 +9,7 @@ pub mod dockerhub;
 pub mod github;
 pub mod gitlab;
 pub mod harbor;
+pub mod quay;
 
 use std::fmt;
 use std::str::FromStr;
@@ -136,6 +137,10 @@ impl ContainerRegistry {
                 lists_push_times: true,
                 ..distribution
             },
+            // Both the API and the registry delete a single tag (a registry DELETE by tag
+            // answers 202), so berth never needs the dummy, though Quay would take one. Digests
+            // and push times come from the API's listing, which needs `BERTH_QUAY_TOKEN`;
+            // without it `quay::open` clears them.
             K::Quay => Capabilities {
                 tag_delete: true,
                 nested_repositories: false,
@@ -285,6 +290,16 @@ pub struct HarborOptions {
     pub api_url: Option<String>,
 }
 
+/// Quay settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QuayOptions {
+    /// API base (`BERTH_QUAY_API_URL`); None: `https://<registry host>`, where quay.io and
+    /// Red Hat Quay serve both.
+    pub api_url: Option<String>,
+    /// An OAuth application token (`BERTH_QUAY_TOKEN`); None: the Distribution API only.
+    pub token: Option<NamedSecret>,
+}
+
 /// What berth knows about the CI job it runs in, for detection (the `ci` adapter is not
 /// imported here: settings fill this in from the environment).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -310,6 +325,8 @@ pub struct ProviderOptions {
     pub dockerhub: DockerHubOptions,
     /// Harbor.
     pub harbor: HarborOptions,
+    /// Quay.
+    pub quay: QuayOptions,
 }
 
 /// Opens `registry` (the Distribution repository of that name) as `kind`. `options` are the
@@ -324,6 +341,7 @@ pub fn open(
         ContainerRegistry::Github => github::open(registry, options),
         ContainerRegistry::Gitlab => gitlab::open(registry, options),
         ContainerRegistry::Harbor => harbor::open(registry, options),
+        ContainerRegistry::Quay => quay::open(registry, options),
         _ => Ok(registry),
     }
 }

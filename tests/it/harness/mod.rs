@@ -19,6 +19,7 @@ pub mod hostile;
 pub mod layout;
 pub mod platform;
 pub mod proxy;
+pub mod quay;
 pub mod registry;
 pub mod seed;
 pub mod skopeo;
