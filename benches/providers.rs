@@ -15,7 +15,8 @@
 //! (the scan, and the check before deleting), the manifests the graph needs (one per image
 //! where the listing gives no media type), and the deletions the platform's API demands.
 //!
-//! Run it with `scripts/bench.sh providers`. `BENCH_TAGS` scales it (default 5,000).
+//! Run it with `scripts/bench.sh providers`. `BENCH_TAGS` scales it (default 5,000);
+//! `BENCH_ONLY=harbor,quay` runs some platforms only.
 
 // The harness is shared with the integration tests; this benchmark uses part of it, and its
 // own test modules (compiled here too) are never run from a benchmark.
@@ -329,8 +330,18 @@ fn bench_platform(
 
 fn main() {
     let tags = env_usize("BENCH_TAGS", 5000);
+    // `BENCH_ONLY=harbor,quay` runs those platforms only (by the start of their names).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let wanted = |name: &str| {
+        only.is_empty()
+            || only
+                .split(',')
+                .any(|w| !w.is_empty() && name.starts_with(w))
+    };
     for (name, start, minimum) in platforms() {
-        bench_platform(name, tags, start, minimum);
+        if wanted(name) {
+            bench_platform(name, tags, start, minimum);
+        }
     }
 }
 
