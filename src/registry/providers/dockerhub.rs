@@ -106,28 +106,7 @@ fn api_base(text: &str, options: &RegistryOptions) -> Result<Url, Error> {
         ),
     };
     let url = Url::parse(text).map_err(|e| bad(format!("not a URL ({e})")))?;
-    let authority = match (url.host_str(), url.port()) {
-        (Some(host), Some(port)) => format!("{host}:{port}"),
-        (Some(host), None) => host.to_string(),
-        (None, _) => return Err(bad("it names no host".into())),
-    };
-    match url.scheme() {
-        "https" => {}
-        "http"
-            if client::is_loopback(&authority)
-                || options.insecure_hosts.contains(&authority)
-                || url
-                    .host_str()
-                    .is_some_and(|h| options.insecure_hosts.iter().any(|i| i == h)) => {}
-        scheme => {
-            return Err(bad(format!(
-                "the scheme `{scheme}` would send the Hub token in clear text; use https (plain http only on loopback or an --insecure-registry host)"
-            )));
-        }
-    }
-    if url.query().is_some() || url.fragment().is_some() || url.cannot_be_a_base() {
-        return Err(bad("a base URL has no query or fragment".into()));
-    }
+    super::check_api_base(&url, options, "the Hub token", &bad)?;
     Ok(url)
 }
 

@@ -86,20 +86,10 @@ fn api_base(
     registry_host: &str,
     options: &RegistryOptions,
 ) -> Result<Url, Error> {
-    let insecure = |authority: &str, host: &str| {
-        client::is_loopback(authority)
-            || options
-                .insecure_hosts
-                .iter()
-                .any(|i| i == authority || i == host)
-    };
     let text = match given {
         Some(text) => text.trim_end_matches('/').to_string(),
         None => {
-            let host = registry_host
-                .rsplit_once(':')
-                .map_or(registry_host, |(h, _)| h);
-            let scheme = if insecure(registry_host, host) {
+            let scheme = if super::plain_http_allowed(options, registry_host) {
                 "http"
             } else {
                 "https"
@@ -124,30 +114,12 @@ fn api_base(
         ),
     };
     let url = Url::parse(&format!("{text}/")).map_err(|e| bad(format!("not a URL ({e})")))?;
-    let Some(host) = url.host_str() else {
-        return Err(bad("it names no host".into()));
-    };
-    let authority = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    };
-    match url.scheme() {
-        "https" => {}
-        "http" if insecure(&authority, host) => {}
-        scheme => {
-            return Err(bad(format!(
-                "the scheme `{scheme}` would send the login in clear text; use https (plain http only on loopback or an --insecure-registry host)"
-            )));
-        }
-    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad(
             "the URL carries credentials; berth takes the login from the docker config".into(),
         ));
     }
-    if url.query().is_some() || url.fragment().is_some() || url.cannot_be_a_base() {
-        return Err(bad("a base URL has no query or fragment".into()));
-    }
+    super::check_api_base(&url, options, "the login", &bad)?;
     Ok(url)
 }
 

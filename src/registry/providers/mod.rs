@@ -329,6 +329,50 @@ pub struct ProviderOptions {
     pub quay: QuayOptions,
 }
 
+/// Whether a platform API at `authority` (`host[:port]`) may be reached over plain http: on
+/// loopback, or where `--insecure-registry` names the host or `host:port`, as for registries.
+fn plain_http_allowed(options: &RegistryOptions, authority: &str) -> bool {
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host);
+    super::client::is_loopback(authority)
+        || options
+            .insecure_hosts
+            .iter()
+            .any(|i| i == authority || i == host)
+}
+
+/// Checks a platform API's base URL: it names a host, has no query or fragment, and is https,
+/// or plain http where [`plain_http_allowed`] (what it carries, `secret`, must not cross a
+/// network in clear text). `bad` turns what is wrong into the provider's error.
+fn check_api_base(
+    url: &url::Url,
+    options: &RegistryOptions,
+    secret: &str,
+    bad: &dyn Fn(String) -> Error,
+) -> Result<(), Error> {
+    let Some(host) = url.host_str() else {
+        return Err(bad("it names no host".into()));
+    };
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if plain_http_allowed(options, &authority) => {}
+        scheme => {
+            return Err(bad(format!(
+                "the scheme `{scheme}` would send {secret} in clear text; use https (plain http only on loopback or an --insecure-registry host)"
+            )));
+        }
+    }
+    if url.query().is_some() || url.fragment().is_some() || url.cannot_be_a_base() {
+        return Err(bad("a base URL has no query or fragment".into()));
+    }
+    Ok(())
+}
+
 /// Opens `registry` (the Distribution repository of that name) as `kind`. `options` are the
 /// connector's, for providers that make their own HTTP client for the platform's API.
 pub fn open(
