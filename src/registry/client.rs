@@ -763,23 +763,29 @@ fn next_link(reply: &Reply, page: &Url) -> Result<Option<Url>, Error> {
     let Some(target) = parse_next_link(header) else {
         return Ok(None);
     };
-    let next = page.join(&target).map_err(|e| Error::BadResponse {
+    same_listing(page, &target).map(Some)
+}
+
+/// `next` (a next-page link, relative or absolute), resolved against `page`, when it stays on
+/// the same listing: scheme, host, port and path. A listing pages through one endpoint; a
+/// link elsewhere (another repository's manifests, another host, which would get the
+/// credentials) is not a next page. Every paginated API berth follows goes through here.
+pub fn same_listing(page: &Url, next: &str) -> Result<Url, Error> {
+    let url = page.join(next).map_err(|e| Error::BadResponse {
         url: page.to_string(),
-        why: format!("the Link header `{target}` is not a URL ({e})"),
+        why: format!("the next-page link `{next}` is not a URL ({e})"),
     })?;
-    // A listing pages through one endpoint: a link elsewhere (another repository's
-    // manifests, another host) is not a next page.
-    if next.host_str() != page.host_str()
-        || next.port_or_known_default() != page.port_or_known_default()
-        || next.scheme() != page.scheme()
-        || next.path() != page.path()
+    if url.host_str() != page.host_str()
+        || url.port_or_known_default() != page.port_or_known_default()
+        || url.scheme() != page.scheme()
+        || url.path() != page.path()
     {
         return Err(Error::ForeignLink {
             url: page.to_string(),
-            link: next.to_string(),
+            link: url.to_string(),
         });
     }
-    Ok(Some(next))
+    Ok(url)
 }
 
 /// The URL of the `rel="next"` entry of a `Link` header (RFC 8288), as written.

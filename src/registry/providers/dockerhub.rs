@@ -501,7 +501,7 @@ impl Repository for DockerHub {
                 }
             }));
             match page.next.filter(|n| !n.is_empty()) {
-                Some(next) => url = self.next_page(&url, &next)?,
+                Some(next) => url = client::same_listing(&url, &next)?,
                 None => break,
             }
         }
@@ -581,26 +581,6 @@ impl Repository for DockerHub {
         self.registry
             .push_manifest(reference, media_type, bytes)
             .await
-    }
-}
-
-impl DockerHub {
-    /// A `next` URL, checked to stay on the API base's scheme, host and port and on the
-    /// listing's path: the Hub token goes with it.
-    fn next_page(&self, page: &Url, next: &str) -> Result<Url, Error> {
-        let foreign = || Error::ForeignLink {
-            url: page.to_string(),
-            link: next.to_string(),
-        };
-        let url = page.join(next).map_err(|_| foreign())?;
-        if url.scheme() != self.base.scheme()
-            || url.host_str() != self.base.host_str()
-            || url.port_or_known_default() != self.base.port_or_known_default()
-            || url.path() != page.path()
-        {
-            return Err(foreign());
-        }
-        Ok(url)
     }
 }
 

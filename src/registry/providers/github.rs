@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::env_vars;
-use crate::registry::client::{DistributionRepository, parse_next_link};
+use crate::registry::client::{self, DistributionRepository, parse_next_link};
 use crate::registry::http::{PAGE_MAX, RETRY_AFTER_MAX, Redactor, detail_of};
 use crate::registry::{
     Capabilities, Descriptor, Digest, Error, ImageConfig, ListedTag, Manifest, RegistryOptions,
@@ -655,7 +655,13 @@ impl GitHubPackages {
             versions.extend(page);
             let next = answer.header("link").and_then(parse_next_link);
             match next {
-                Some(next) if !first_page_only => url = self.same_api(&url, &next)?,
+                Some(next) if !first_page_only => {
+                    let page = url::Url::parse(&url).map_err(|e| Error::BadResponse {
+                        url: url.clone(),
+                        why: format!("not a URL ({e})"),
+                    })?;
+                    url = client::same_listing(&page, &next)?.to_string();
+                }
                 _ => break,
             }
         }
@@ -688,30 +694,6 @@ impl GitHubPackages {
                 });
             }
         }
-    }
-
-    /// `next`, resolved against `page`, when it stays on the API's origin and path prefix
-    /// (the token goes with it).
-    fn same_api(&self, page: &str, next: &str) -> Result<String, Error> {
-        let base = url::Url::parse(page).map_err(|e| Error::BadResponse {
-            url: page.to_string(),
-            why: format!("not a URL ({e})"),
-        })?;
-        let resolved = base.join(next).map_err(|_| Error::ForeignLink {
-            url: page.to_string(),
-            link: next.to_string(),
-        })?;
-        let api = url::Url::parse(&self.api.base).map_err(|e| Error::BadResponse {
-            url: self.api.base.clone(),
-            why: format!("not a URL ({e})"),
-        })?;
-        if resolved.origin() != api.origin() || resolved.path() != base.path() {
-            return Err(Error::ForeignLink {
-                url: page.to_string(),
-                link: next.to_string(),
-            });
-        }
-        Ok(resolved.to_string())
     }
 
     async fn rest_list(&self) -> Result<Vec<ListedTag>, Error> {

@@ -30,7 +30,7 @@ use url::Url;
 
 use super::{GitLabTokenKind, NamedSecret};
 use crate::env_vars;
-use crate::registry::client::{DistributionRepository, MAX_PAGES, segment};
+use crate::registry::client::{self, DistributionRepository, MAX_PAGES, segment};
 use crate::registry::http::{Http, Reply, Request, detail_of};
 use crate::registry::{
     Capabilities, Descriptor, Digest, Error, ImageConfig, ListedTag, Manifest, RegistryOptions,
@@ -213,33 +213,10 @@ fn next_page(url: &Url, reply: &Reply) -> Result<Option<Url>, Error> {
             .append_pair("page", &page.to_string());
         return Ok(Some(next_url));
     }
-    let Some(target) = reply.header("link").and_then(next_link) else {
-        return Ok(None);
-    };
-    let link = url.join(target).map_err(|_| Error::BadResponse {
-        url: url.to_string(),
-        why: format!("the Link header's next page `{target}` is not a URL"),
-    })?;
-    if link.origin() != url.origin() || link.path() != url.path() {
-        return Err(Error::ForeignLink {
-            url: url.to_string(),
-            link: link.to_string(),
-        });
+    match reply.header("link").and_then(client::parse_next_link) {
+        Some(target) => client::same_listing(url, &target).map(Some),
+        None => Ok(None),
     }
-    Ok(Some(link))
-}
-
-/// The `rel="next"` target of a `Link` header.
-fn next_link(link: &str) -> Option<&str> {
-    link.split(',').find_map(|entry| {
-        let (target, params) = entry.split_once(';')?;
-        let is_next = params.split(';').any(|p| {
-            p.trim()
-                .strip_prefix("rel=")
-                .is_some_and(|rel| rel.trim_matches('"').split(' ').any(|r| r == "next"))
-        });
-        is_next.then(|| target.trim().trim_start_matches('<').trim_end_matches('>'))
-    })
 }
 
 /// A listed time, unless it is missing, unreadable or an epoch config's.
@@ -680,12 +657,15 @@ mod tests {
     fn link_headers_give_the_next_page() {
         let link = r#"<https://gl.example/api/v4/projects/1/registry/repositories/2/tags?page=2&per_page=100>; rel="next", <https://gl.example/api/v4/projects/1/registry/repositories/2/tags?page=1>; rel="first""#;
         assert_eq!(
-            next_link(link),
+            client::parse_next_link(link).as_deref(),
             Some(
                 "https://gl.example/api/v4/projects/1/registry/repositories/2/tags?page=2&per_page=100"
             )
         );
-        assert_eq!(next_link(r#"<https://x/?page=1>; rel="first""#), None);
+        assert_eq!(
+            client::parse_next_link(r#"<https://x/?page=1>; rel="first""#),
+            None
+        );
     }
 
     #[test]
