@@ -8,7 +8,6 @@
 //! untagged-image retention removes it: that counts as done, with a debug line saying so.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -88,8 +87,7 @@ pub fn open(
         jwt: tokio::sync::Mutex::new(None),
         listed: Mutex::new(None),
         refused: Mutex::new(None),
-        first_delete: tokio::sync::Mutex::new(()),
-        may_delete_proven: AtomicBool::new(false),
+        deletes: super::DeleteGate::default(),
     }))
 }
 
@@ -139,11 +137,8 @@ struct DockerHub {
     /// Tag → digest as the last listing showed them (the tags a manifest delete removes).
     listed: Mutex<Option<HashMap<String, Digest>>>,
     refused: Mutex<Option<Refusal>>,
-    /// Held by tag deletes until one has succeeded: deletes run concurrently, and without it
-    /// every one of them would meet the same 403 of a token that may not delete.
-    first_delete: tokio::sync::Mutex<()>,
-    /// A tag delete has succeeded: the credentials may delete.
-    may_delete_proven: AtomicBool,
+    /// One delete at a time until one succeeds (see [`super::DeleteGate`]).
+    deletes: super::DeleteGate,
 }
 
 impl DockerHub {
@@ -353,14 +348,9 @@ impl DockerHub {
     async fn delete_tag(&self, tag: &str) -> Result<(), Error> {
         let what = format!("deleting tag `{tag}` of `{}`", self.path());
         self.may_delete(&what)?;
-        let _probe = if self.may_delete_proven.load(Ordering::Acquire) {
-            None
-        } else {
-            let guard = self.first_delete.lock().await;
-            // Another delete may have been refused while this one waited.
-            self.may_delete(&what)?;
-            Some(guard)
-        };
+        let _turn = self.deletes.turn().await;
+        // Another delete may have been refused while this one waited.
+        self.may_delete(&what)?;
         let url = self.url(&[
             "repositories",
             &self.namespace,
@@ -372,7 +362,7 @@ impl DockerHub {
         let reply = self.send(Method::DELETE, url).await?;
         match reply.status.as_u16() {
             200..=299 => {
-                self.may_delete_proven.store(true, Ordering::Release);
+                self.deletes.proven();
                 tracing::debug!(repository = %self.registry.name(), tag, "deleted tag through the Hub API");
                 if let Some(listed) = self.listed.lock().expect("listing lock").as_mut() {
                     listed.remove(tag);

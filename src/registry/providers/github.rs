@@ -14,7 +14,6 @@
 //! registries serve.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -127,8 +126,7 @@ pub fn open(
         retry_budget: options.retry_budget,
         owner_route: tokio::sync::OnceCell::new(),
         state: Mutex::new(State::default()),
-        proven: AtomicBool::new(false),
-        probe: tokio::sync::Mutex::new(()),
+        mutations: super::DeleteGate::default(),
     }))
 }
 
@@ -328,11 +326,9 @@ struct GitHubPackages {
     /// REST: `/orgs/{owner}` or `/users/{owner}`, from `GET /users/{owner}`.
     owner_route: tokio::sync::OnceCell<String>,
     state: Mutex<State>,
-    /// A delete or untag has succeeded: the token may delete, and mutations run concurrently.
-    proven: AtomicBool,
-    /// Until then they run one at a time, so that a refusing token is refused once and no
-    /// further dummy is pushed or delete sent.
-    probe: tokio::sync::Mutex<()>,
+    /// Deletes and untags one at a time until one succeeds (see [`super::DeleteGate`]), so
+    /// that a refusing token is refused once and no further dummy is pushed.
+    mutations: super::DeleteGate,
 }
 
 /// One answer of the API, body read under [`PAGE_MAX`].
@@ -1285,14 +1281,16 @@ impl Repository for GitHubPackages {
     }
 
     async fn delete_manifest(&self, digest: &Digest) -> Result<(), Error> {
-        let probe = self.probe().await;
+        let _turn = self.mutations.turn().await;
         let result = self.delete(digest).await;
-        self.settle(probe, result.is_ok());
+        if result.is_ok() {
+            self.mutations.proven();
+        }
         result
     }
 
     async fn untag(&self, tag: &str, current: &Manifest) -> Result<UntagMethod, Error> {
-        let probe = self.probe().await;
+        let _turn = self.mutations.turn().await;
         let result = match self.target {
             Target::Rest { .. } => self.rest_untag(tag, current).await,
             // A legacy version is one tag: deleting it leaves the manifest's other tags.
@@ -1301,7 +1299,9 @@ impl Repository for GitHubPackages {
                 .await
                 .map(|()| UntagMethod::TagDelete),
         };
-        self.settle(probe, result.is_ok());
+        if result.is_ok() {
+            self.mutations.proven();
+        }
         result
     }
 
@@ -1318,22 +1318,6 @@ impl Repository for GitHubPackages {
 }
 
 impl GitHubPackages {
-    /// Waits for the mutations before this one while none has succeeded yet.
-    async fn probe(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        if self.proven.load(Ordering::Acquire) {
-            return None;
-        }
-        let guard = self.probe.lock().await;
-        (!self.proven.load(Ordering::Acquire)).then_some(guard)
-    }
-
-    fn settle(&self, probe: Option<tokio::sync::MutexGuard<'_, ()>>, succeeded: bool) {
-        if succeeded {
-            self.proven.store(true, Ordering::Release);
-        }
-        drop(probe);
-    }
-
     async fn delete(&self, digest: &Digest) -> Result<(), Error> {
         match self.target {
             Target::Rest { .. } => {

@@ -9,7 +9,6 @@
 //! cookie is ever sent back: Harbor checks CSRF on requests that carry its session cookie.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -73,8 +72,7 @@ pub fn open(
         docker_config: options.docker_config.clone(),
         login: OnceCell::new(),
         refused: Mutex::new(None),
-        first_delete: tokio::sync::Mutex::new(()),
-        may_delete_proven: AtomicBool::new(false),
+        deletes: super::DeleteGate::default(),
     }))
 }
 
@@ -141,11 +139,8 @@ struct Harbor {
     /// `Basic …` from the docker config's login for the registry host, read once.
     login: OnceCell<Option<Secret>>,
     refused: Mutex<Option<Refusal>>,
-    /// Held by deletes until one has succeeded: deletes run concurrently, and without it every
-    /// one of them would meet the same 403 of an account that may not delete.
-    first_delete: tokio::sync::Mutex<()>,
-    /// A delete has succeeded: the account may delete.
-    may_delete_proven: AtomicBool,
+    /// One delete at a time until one succeeds (see [`super::DeleteGate`]).
+    deletes: super::DeleteGate,
 }
 
 impl Harbor {
@@ -270,20 +265,15 @@ impl Harbor {
     /// 404 is [`Error::NotFound`].
     async fn delete(&self, url: Url, what: String, thing: String) -> Result<(), Error> {
         self.may_delete(&what)?;
-        let _probe = if self.may_delete_proven.load(Ordering::Acquire) {
-            None
-        } else {
-            let guard = self.first_delete.lock().await;
-            // Another delete may have been refused while this one waited.
-            self.may_delete(&what)?;
-            Some(guard)
-        };
+        let _turn = self.deletes.turn().await;
+        // Another delete may have been refused while this one waited.
+        self.may_delete(&what)?;
         let mut retries = 0;
         loop {
             let reply = self.send(Method::DELETE, url.clone()).await?;
             match reply.status.as_u16() {
                 200..=299 => {
-                    self.may_delete_proven.store(true, Ordering::Release);
+                    self.deletes.proven();
                     tracing::debug!(repository = %self.registry.name(), %thing, "deleted through the Harbor API");
                     return Ok(());
                 }

@@ -14,6 +14,7 @@ pub mod quay;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::client::DistributionRepository;
 use super::{Capabilities, Error, RegistryOptions, Repository};
@@ -327,6 +328,34 @@ pub struct ProviderOptions {
     pub harbor: HarborOptions,
     /// Quay.
     pub quay: QuayOptions,
+}
+
+/// Deletes through a platform API run one at a time until one has succeeded. Deletes run
+/// concurrently, and without this every one in flight would meet the same refusal of a token
+/// that may not delete; the provider remembers the first refusal and fails the rest without a
+/// request, so the refusal is reported once.
+#[derive(Default)]
+struct DeleteGate {
+    turn: tokio::sync::Mutex<()>,
+    /// A delete has succeeded: the credentials may delete, and deletes run at once.
+    proven: AtomicBool,
+}
+
+impl DeleteGate {
+    /// Waits for the deletes before this one while none has succeeded; the turn is held
+    /// across the delete by keeping what this returns.
+    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        if self.proven.load(Ordering::Acquire) {
+            return None;
+        }
+        let guard = self.turn.lock().await;
+        (!self.proven.load(Ordering::Acquire)).then_some(guard)
+    }
+
+    /// A delete succeeded.
+    fn proven(&self) {
+        self.proven.store(true, Ordering::Release);
+    }
 }
 
 /// Whether a platform API at `authority` (`host[:port]`) may be reached over plain http: on

@@ -12,7 +12,6 @@
 //! so everything still works, at one manifest request per tag and without push times.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -93,8 +92,7 @@ pub fn open(
         token: token.value.clone(),
         listed: Mutex::new(None),
         refused: Mutex::new(None),
-        first_delete: tokio::sync::Mutex::new(()),
-        may_delete_proven: AtomicBool::new(false),
+        deletes: super::DeleteGate::default(),
     }))
 }
 
@@ -126,11 +124,8 @@ struct Quay {
     listed: Mutex<Option<HashMap<String, Digest>>>,
     /// The first refused delete's answer: later deletes fail with it, without a request.
     refused: Mutex<Option<String>>,
-    /// Held by tag deletes until one has succeeded: deletes run concurrently, and without it
-    /// every one of them would meet the same 403 of a token that may not delete.
-    first_delete: tokio::sync::Mutex<()>,
-    /// A tag delete has succeeded: the token may delete.
-    may_delete_proven: AtomicBool,
+    /// One delete at a time until one succeeds (see [`super::DeleteGate`]).
+    deletes: super::DeleteGate,
 }
 
 impl Quay {
@@ -206,18 +201,13 @@ impl Quay {
     async fn delete_tag(&self, tag: &str) -> Result<(), Error> {
         let what = format!("deleting tag `{tag}` of `{}`", self.path());
         self.may_delete(&what)?;
-        let _probe = if self.may_delete_proven.load(Ordering::Acquire) {
-            None
-        } else {
-            let guard = self.first_delete.lock().await;
-            // Another delete may have been refused while this one waited.
-            self.may_delete(&what)?;
-            Some(guard)
-        };
+        let _turn = self.deletes.turn().await;
+        // Another delete may have been refused while this one waited.
+        self.may_delete(&what)?;
         let reply = self.send(Method::DELETE, self.tag_url(tag)?).await?;
         match reply.status.as_u16() {
             200..=299 => {
-                self.may_delete_proven.store(true, Ordering::Release);
+                self.deletes.proven();
                 tracing::debug!(repository = %self.registry.name(), tag, "deleted tag through the Quay API");
                 self.forget(tag);
                 Ok(())
