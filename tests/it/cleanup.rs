@@ -637,6 +637,46 @@ pub(crate) async fn end_to_end(store: Store) {
     }
 }
 
+/// Two dead branches' images (`feature-x`, `feature-y`) and a live `main` in `repo`, pushed to
+/// the registry; returns the fixture and its CI clone. The small case the platform tests
+/// (refused tokens, pagination) start from.
+pub(crate) async fn two_doomed_tags(registry: &TestRegistry, repo: &str) -> (Fixture, PathBuf) {
+    let f = Fixture::new();
+    let main = f.commit_ago("main", "main", 48);
+    let now = Utc::now();
+    let built = |hours: i64| (now - Duration::hours(hours)).to_rfc3339();
+    let seeder = Seeder::new(registry);
+    seeder
+        .push_image(
+            repo,
+            "main",
+            &ImageSpec::new("main")
+                .created(&built(47))
+                .label("org.opencontainers.image.revision", &main)
+                .label("berth.git.ref", "main"),
+        )
+        .await;
+    for branch in ["x", "y"] {
+        f.branch(&format!("feature/{branch}"), "main");
+        let c = f.commit_ago(&format!("feature/{branch}"), branch, 30);
+        seeder
+            .push_image(
+                repo,
+                &format!("feature-{branch}"),
+                &ImageSpec::new(branch)
+                    .created(&built(29))
+                    .label("org.opencontainers.image.revision", &c)
+                    .label("berth.git.ref", &format!("feature/{branch}")),
+            )
+            .await;
+    }
+    f.push_all();
+    f.delete_remote_branch("feature/x");
+    f.delete_remote_branch("feature/y");
+    let clone = f.clone_ci();
+    (f, clone)
+}
+
 /// Mutating requests berth sent: to the registry (not the seeder's or a fake's own), and to
 /// the platform fake's API.
 fn mutating(store: &Store) -> usize {

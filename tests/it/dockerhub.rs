@@ -4,8 +4,7 @@
 //! way, logins (PAT, legacy endpoint, 2FA), Hub's repository naming, and secrets kept out of
 //! every output.
 
-use chrono::{Duration, Utc};
-
+use crate::cleanup::two_doomed_tags;
 use crate::fixtures::Fixture;
 use crate::harness::dockerhub::{
     HubFake, PASSWORD, PAT_DELETE, PAT_READ_WRITE, RateLimit, STATIC_JWT,
@@ -48,49 +47,11 @@ async fn cleanup_behind_docker_hub_keeps_what_git_needs_and_deletes_the_rest() {
     crate::cleanup::end_to_end(crate::cleanup::Store::platform(registry, Box::new(fake))).await;
 }
 
-/// Two dead branches' images and a live `main`, in `team/app`; returns the CI clone.
-async fn two_doomed_tags(registry: &TestRegistry) -> (Fixture, std::path::PathBuf) {
-    let f = Fixture::new();
-    let main = f.commit_ago("main", "main", 48);
-    let now = Utc::now();
-    let built = |hours: i64| (now - Duration::hours(hours)).to_rfc3339();
-    let seeder = Seeder::new(registry);
-    seeder
-        .push_image(
-            "team/app",
-            "main",
-            &ImageSpec::new("main")
-                .created(&built(47))
-                .label("org.opencontainers.image.revision", &main)
-                .label("berth.git.ref", "main"),
-        )
-        .await;
-    for branch in ["x", "y"] {
-        f.branch(&format!("feature/{branch}"), "main");
-        let c = f.commit_ago(&format!("feature/{branch}"), branch, 30);
-        seeder
-            .push_image(
-                "team/app",
-                &format!("feature-{branch}"),
-                &ImageSpec::new(branch)
-                    .created(&built(29))
-                    .label("org.opencontainers.image.revision", &c)
-                    .label("berth.git.ref", &format!("feature/{branch}")),
-            )
-            .await;
-    }
-    f.push_all();
-    f.delete_remote_branch("feature/x");
-    f.delete_remote_branch("feature/y");
-    let clone = f.clone_ci();
-    (f, clone)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_without_the_delete_scope_is_refused_once_and_changes_nothing() {
     let registry = TestRegistry::start(Auth::None);
     let mut fake = HubFake::start(&registry, "team/app");
-    let (_f, clone) = two_doomed_tags(&registry).await;
+    let (_f, clone) = two_doomed_tags(&registry, "team/app").await;
     let state = RegistryState::of(&registry);
     let (tags_before, manifests_before) = (state.tags("team/app"), state.manifests("team/app"));
     assert_eq!(tags_before.len(), 3);
@@ -165,7 +126,7 @@ async fn a_registry_that_refuses_manifest_deletes_leaves_them_untagged_for_reten
     let registry = TestRegistry::start(Auth::None);
     let fake = HubFake::start(&registry, "team/app");
     fake.manifest_delete_unsupported();
-    let (_f, clone) = two_doomed_tags(&registry).await;
+    let (_f, clone) = two_doomed_tags(&registry, "team/app").await;
     let state = RegistryState::of(&registry);
     let mut cmd = harness::berth();
     cmd.envs(fake.env())
@@ -323,7 +284,7 @@ async fn logins_a_token_the_legacy_endpoint_and_two_factor_accounts() {
 async fn hub_secrets_never_appear_in_output() {
     let registry = TestRegistry::start(Auth::None);
     let mut fake = HubFake::start(&registry, "team/app");
-    let (_f, clone) = two_doomed_tags(&registry).await;
+    let (_f, clone) = two_doomed_tags(&registry, "team/app").await;
     let secrets = [PASSWORD, PAT_READ_WRITE, STATIC_JWT, "issued-", "eyJhbGci"];
     let check = |out: &Output| {
         for s in secrets {

@@ -5,8 +5,8 @@
 //! out of every output.
 
 use base64::Engine;
-use chrono::{Duration, Utc};
 
+use crate::cleanup::two_doomed_tags;
 use crate::fixtures::Fixture;
 use crate::harness::harbor::{HarborFake, READER, READER_SECRET, ROBOT, ROBOT_SECRET};
 use crate::harness::platform::{PlatformFake, RegistryState};
@@ -56,49 +56,11 @@ async fn cleanup_behind_harbor_keeps_what_git_needs_and_deletes_the_rest() {
     crate::cleanup::end_to_end(crate::cleanup::Store::platform(registry, Box::new(fake))).await;
 }
 
-/// Two dead branches' images and a live `main` in [`REPO`]; returns the CI clone.
-async fn two_doomed_tags(registry: &TestRegistry) -> (Fixture, std::path::PathBuf) {
-    let f = Fixture::new();
-    let main = f.commit_ago("main", "main", 48);
-    let now = Utc::now();
-    let built = |hours: i64| (now - Duration::hours(hours)).to_rfc3339();
-    let seeder = Seeder::new(registry);
-    seeder
-        .push_image(
-            REPO,
-            "main",
-            &ImageSpec::new("main")
-                .created(&built(47))
-                .label("org.opencontainers.image.revision", &main)
-                .label("berth.git.ref", "main"),
-        )
-        .await;
-    for branch in ["x", "y"] {
-        f.branch(&format!("feature/{branch}"), "main");
-        let c = f.commit_ago(&format!("feature/{branch}"), branch, 30);
-        seeder
-            .push_image(
-                REPO,
-                &format!("feature-{branch}"),
-                &ImageSpec::new(branch)
-                    .created(&built(29))
-                    .label("org.opencontainers.image.revision", &c)
-                    .label("berth.git.ref", &format!("feature/{branch}")),
-            )
-            .await;
-    }
-    f.push_all();
-    f.delete_remote_branch("feature/x");
-    f.delete_remote_branch("feature/y");
-    let clone = f.clone_ci();
-    (f, clone)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_account_that_may_not_delete_is_refused_once_and_changes_nothing() {
     let registry = TestRegistry::start(Auth::None);
     let fake = HarborFake::start(&registry, REPO);
-    let (_f, clone) = two_doomed_tags(&registry).await;
+    let (_f, clone) = two_doomed_tags(&registry, REPO).await;
     let state = RegistryState::of(&registry);
     let (tags_before, manifests_before) = (state.tags(REPO), state.manifests(REPO));
     assert_eq!(tags_before.len(), 3);
@@ -141,7 +103,7 @@ async fn an_account_that_may_not_delete_is_refused_once_and_changes_nothing() {
 async fn a_project_policy_violation_is_retried() {
     let registry = TestRegistry::start(Auth::None);
     let fake = HarborFake::start(&registry, REPO);
-    let (_f, clone) = two_doomed_tags(&registry).await;
+    let (_f, clone) = two_doomed_tags(&registry, REPO).await;
     let state = RegistryState::of(&registry);
     fake.policy_violations(2);
     let out = cleanup(&fake, &clone, &["--output", "json"]);
@@ -152,7 +114,7 @@ async fn a_project_policy_violation_is_retried() {
     assert_eq!(left, ["main"]);
 
     // A policy that does not let go: berth gives up after its retries and says why.
-    let (_g, clone) = two_doomed_tags(&registry).await;
+    let (_g, clone) = two_doomed_tags(&registry, REPO).await;
     fake.policy_violations(100);
     let out = cleanup(&fake, &clone, &[]);
     assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
@@ -239,7 +201,7 @@ async fn listing_pages_past_a_hundred_artifacts_in_a_nested_repository() {
 async fn without_a_login_berth_says_to_log_in_and_sends_no_delete() {
     let registry = TestRegistry::start(Auth::None);
     let fake = HarborFake::start(&registry, REPO);
-    let (_f, clone) = two_doomed_tags(&registry).await;
+    let (_f, clone) = two_doomed_tags(&registry, REPO).await;
     let tags_before = RegistryState::of(&registry).tags(REPO);
     let mut cmd = harness::berth();
     cmd.args(["cleanup", "--repo", &fake.repo_arg(), "--git-dir"])

@@ -3,8 +3,7 @@
 //! without one (the registry alone), a read-only token, pagination past 100 tags with the tag
 //! history left out, Quay's flat naming, and the token kept out of every output.
 
-use chrono::{Duration, Utc};
-
+use crate::cleanup::two_doomed_tags;
 use crate::fixtures::Fixture;
 use crate::harness::platform::{PlatformFake, RegistryState};
 use crate::harness::quay::{QuayFake, TOKEN_READ, TOKEN_WRITE};
@@ -57,49 +56,11 @@ async fn cleanup_behind_quay_without_a_token_uses_the_registry_alone() {
     crate::cleanup::end_to_end(crate::cleanup::Store::platform(registry, Box::new(fake))).await;
 }
 
-/// Two dead branches' images and a live `main`, in `org/app`; returns the CI clone.
-async fn two_doomed_tags(registry: &TestRegistry) -> (Fixture, std::path::PathBuf) {
-    let f = Fixture::new();
-    let main = f.commit_ago("main", "main", 48);
-    let now = Utc::now();
-    let built = |hours: i64| (now - Duration::hours(hours)).to_rfc3339();
-    let seeder = Seeder::new(registry);
-    seeder
-        .push_image(
-            "org/app",
-            "main",
-            &ImageSpec::new("main")
-                .created(&built(47))
-                .label("org.opencontainers.image.revision", &main)
-                .label("berth.git.ref", "main"),
-        )
-        .await;
-    for branch in ["x", "y"] {
-        f.branch(&format!("feature/{branch}"), "main");
-        let c = f.commit_ago(&format!("feature/{branch}"), branch, 30);
-        seeder
-            .push_image(
-                "org/app",
-                &format!("feature-{branch}"),
-                &ImageSpec::new(branch)
-                    .created(&built(29))
-                    .label("org.opencontainers.image.revision", &c)
-                    .label("berth.git.ref", &format!("feature/{branch}")),
-            )
-            .await;
-    }
-    f.push_all();
-    f.delete_remote_branch("feature/x");
-    f.delete_remote_branch("feature/y");
-    let clone = f.clone_ci();
-    (f, clone)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_read_only_token_is_refused_once_and_changes_nothing() {
     let registry = TestRegistry::start(Auth::None);
     let mut fake = QuayFake::start(&registry, "org/app");
-    let (_f, clone) = two_doomed_tags(&registry).await;
+    let (_f, clone) = two_doomed_tags(&registry, "org/app").await;
     let state = RegistryState::of(&registry);
     let (tags_before, manifests_before) = (state.tags("org/app"), state.manifests("org/app"));
     assert_eq!(tags_before.len(), 3);
@@ -240,7 +201,7 @@ async fn listing_pages_past_a_hundred_tags_and_leaves_the_tag_history_out() {
 async fn the_quay_token_never_appears_in_output() {
     let registry = TestRegistry::start(Auth::None);
     let mut fake = QuayFake::start(&registry, "org/app");
-    let (_f, clone) = two_doomed_tags(&registry).await;
+    let (_f, clone) = two_doomed_tags(&registry, "org/app").await;
     let check = |out: &Output| {
         for s in [TOKEN_READ, TOKEN_WRITE, "s3cret"] {
             assert!(!out.stdout.contains(s), "{s} in stdout:\n{}", out.stdout);
