@@ -7,8 +7,8 @@
 //! Authentication follows the registry's mode: none, Basic, or Bearer tokens fetched from the
 //! harness's issuer (cached per repository, refreshed on 401).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -258,6 +258,9 @@ enum SeedAuth {
     Bearer { realm: String },
 }
 
+/// One blob's upload, done once however many pushes ask for it at the same time.
+type BlobUpload = Arc<tokio::sync::OnceCell<()>>;
+
 /// The seeding client for one registry.
 pub struct Seeder {
     client: reqwest::Client,
@@ -265,8 +268,11 @@ pub struct Seeder {
     auth: SeedAuth,
     /// Bearer tokens per repository.
     tokens: Mutex<HashMap<String, String>>,
-    /// Blobs this seeder has pushed or seen, per repository (skips the HEAD).
-    known_blobs: Mutex<HashSet<(String, String)>>,
+    /// Blobs this seeder has pushed or seen, per repository (skips the HEAD). Concurrent
+    /// pushes of one blob wait for a single upload: the registry rewrites the repository's
+    /// blob link on every upload, and a manifest PUT that reads the link mid-rewrite is
+    /// refused with `MANIFEST_BLOB_UNKNOWN`.
+    known_blobs: Mutex<HashMap<(String, String), BlobUpload>>,
 }
 
 impl Seeder {
@@ -297,7 +303,7 @@ impl Seeder {
             base: base_url.trim_end_matches('/').to_string(),
             auth,
             tokens: Mutex::new(HashMap::new()),
-            known_blobs: Mutex::new(HashSet::new()),
+            known_blobs: Mutex::new(HashMap::new()),
         }
     }
 
@@ -306,42 +312,48 @@ impl Seeder {
     pub async fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
         let digest = digest_of(bytes);
         let key = (repo.to_string(), digest.clone());
-        if self.known_blobs.lock().expect("blob cache").contains(&key) {
-            return digest;
-        }
-        let head = self
-            .send(repo, |c| {
-                c.head(format!("{}/v2/{repo}/blobs/{digest}", self.base))
-            })
-            .await;
-        if head.status() != StatusCode::OK {
-            let start = self
+        let once = self
+            .known_blobs
+            .lock()
+            .expect("blob cache")
+            .entry(key)
+            .or_default()
+            .clone();
+        once.get_or_init(|| async {
+            let head = self
                 .send(repo, |c| {
-                    c.post(format!("{}/v2/{repo}/blobs/uploads/", self.base))
+                    c.head(format!("{}/v2/{repo}/blobs/{digest}", self.base))
                 })
                 .await;
-            let start = expect_status(start, StatusCode::ACCEPTED, "start blob upload").await;
-            let location = start
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .expect("upload Location header")
-                .to_string();
-            let mut url = reqwest::Url::parse(&self.base)
-                .and_then(|b| b.join(&location))
-                .expect("upload URL");
-            url.query_pairs_mut().append_pair("digest", &digest);
-            let body = bytes.to_vec();
-            let put = self
-                .send(repo, |c| {
-                    c.put(url.clone())
-                        .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                        .body(body.clone())
-                })
-                .await;
-            expect_status(put, StatusCode::CREATED, "finish blob upload").await;
-        }
-        self.known_blobs.lock().expect("blob cache").insert(key);
+            if head.status() != StatusCode::OK {
+                let start = self
+                    .send(repo, |c| {
+                        c.post(format!("{}/v2/{repo}/blobs/uploads/", self.base))
+                    })
+                    .await;
+                let start = expect_status(start, StatusCode::ACCEPTED, "start blob upload").await;
+                let location = start
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .expect("upload Location header")
+                    .to_string();
+                let mut url = reqwest::Url::parse(&self.base)
+                    .and_then(|b| b.join(&location))
+                    .expect("upload URL");
+                url.query_pairs_mut().append_pair("digest", &digest);
+                let body = bytes.to_vec();
+                let put = self
+                    .send(repo, |c| {
+                        c.put(url.clone())
+                            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                            .body(body.clone())
+                    })
+                    .await;
+                expect_status(put, StatusCode::CREATED, "finish blob upload").await;
+            }
+        })
+        .await;
         digest
     }
 
