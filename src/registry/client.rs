@@ -9,7 +9,7 @@
 //! single-flight: concurrent requests wait for one fetch instead of each starting their own.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -19,7 +19,7 @@ use tokio::sync::{Mutex, OnceCell};
 use url::Url;
 
 use super::auth::{self, Challenge, Scopes, Token};
-use super::credentials::{self, Credentials};
+use super::credentials::{self, CredentialSource, Credentials};
 use super::http::{BodyLimit, Http, Reply, Request, RequestCounts, detail_of};
 use super::model::media_type;
 use super::providers::ContainerRegistry;
@@ -123,6 +123,8 @@ pub struct Client {
     base: OnceCell<Url>,
     docker_config: Option<std::path::PathBuf>,
     credentials: OnceCell<Option<Credentials>>,
+    /// The provider's login for when the docker config holds none (see [`CredentialSource`]).
+    credential_source: OnceLock<Arc<dyn CredentialSource>>,
     auth: Mutex<AuthState>,
 }
 
@@ -186,8 +188,15 @@ impl Client {
             base: OnceCell::new(),
             docker_config: options.docker_config.clone(),
             credentials: preset,
+            credential_source: OnceLock::new(),
             auth: Mutex::new(AuthState::default()),
         })
+    }
+
+    /// Makes `source` the login of this host wherever the docker config has none. The first
+    /// source set stays: providers open repositories of one host with the same source.
+    pub fn fall_back_to(&self, source: Arc<dyn CredentialSource>) {
+        let _ = self.credential_source.set(source);
     }
 
     /// A repository on this host (`library/nginx`, `team/app`) as a plain Distribution
@@ -305,6 +314,10 @@ impl Client {
                     host: self.registry.clone(),
                     why: format!("credential lookup did not finish ({e})"),
                 })??;
+                let found = match (found, self.credential_source.get()) {
+                    (None, Some(source)) => source.credentials().await?,
+                    (found, _) => found,
+                };
                 if let Some(c) = &found {
                     remember_secrets(&self.http, c);
                 }

@@ -53,6 +53,17 @@ impl Credentials {
     }
 }
 
+/// Where a provider finds a registry login that the docker config does not hold: the cloud's
+/// own exchange (ECR's `GetAuthorizationToken`, an AAD token traded at `/oauth2/exchange`, a
+/// Google access token). The docker config is asked first, as `docker` would; the source only
+/// when it has nothing for the host, and once per client.
+#[async_trait::async_trait]
+pub trait CredentialSource: Send + Sync {
+    /// The login for the registry, or None when this source has none either (the registry is
+    /// then asked anonymously). An error says which cloud credential is missing or refused.
+    async fn credentials(&self) -> Result<Option<Credentials>, Error>;
+}
+
 /// The parts of `config.json` berth reads.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
