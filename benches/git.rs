@@ -446,6 +446,7 @@ fn linked_scan(facts: &GitFacts, count: usize) -> RepoScan {
         tags: Vec::with_capacity(count),
         manifests: HashMap::with_capacity(count),
         untagged_listed: false,
+        cannot_untag: false,
         image_prefixes: Vec::new(),
     };
     for k in 0..count {

@@ -126,6 +126,7 @@ fn build(now: i64) -> (GitFacts, RepoScan) {
         tags: Vec::with_capacity(2 * LINKED_COMMITS),
         manifests: HashMap::with_capacity(2 * LINKED_COMMITS),
         untagged_listed: false,
+        cannot_untag: false,
         image_prefixes: Vec::new(),
     };
     for k in 0..LINKED_COMMITS {

@@ -62,6 +62,10 @@ pub struct RepoScan {
     /// versions): the untagged children of a deleted index go with it, as under
     /// `untagged: delete`, instead of lingering as entries nothing names.
     pub untagged_listed: bool,
+    /// The registry can remove a tag only by deleting its manifest (neither a tag delete nor
+    /// the dummy untag, as on Nexus): a deleted tag whose manifest must stay is kept instead,
+    /// since deleting the digest would take the kept tags with it (DESIGN §4, invariant 2).
+    pub cannot_untag: bool,
     /// A monorepo's images, by the prefix their tags carry (`frontend-`; empty for the unnamed
     /// image, whose tags carry none). A tag is linked to git after its longest matching prefix
     /// is read off, a tag that carries none is unlinked, and each image's tags count on their
@@ -241,7 +245,8 @@ pub struct Totals {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
     /// Machine-readable kind: `protected`, `live_ref`, `policy`, `kept_image`, `signature`,
-    /// `unlinked`, `built_within`, `ambiguous`, `missing_evidence`, `shallow` (kept) and `dead_ref`,
+    /// `unlinked`, `built_within`, `ambiguous`, `missing_evidence`, `shallow`, `cannot_untag`
+    /// (kept) and `dead_ref`,
     /// `commit_gone`, `policy`, `signature`, `unlinked`, `referrer`, `untagged_child`
     /// (deleted).
     pub kind: Cow<'static, str>,
@@ -991,6 +996,9 @@ impl<'a> Context<'a> {
             }
             manifest_deletions.clear();
         }
+        if scan.cannot_untag {
+            keep_what_only_untagging_removes(&mut tags, scan);
+        }
         let needs = graph.into_needs();
         (finish(scan, tags, manifest_deletions), needs)
     }
@@ -1346,6 +1354,71 @@ impl<'a> Context<'a> {
 /// The first 8 bytes of `name` as a big-endian number, zero-padded: sorting by it and then by
 /// the name is byte order, and most comparisons end at the number instead of reaching into
 /// two strings elsewhere in memory.
+/// On a registry that removes a tag only with its manifest, a tag planned to lose only its tag
+/// stays: the reason names a kept tag on the same digest, else what else holds the manifest.
+fn keep_what_only_untagging_removes(tags: &mut [TagDecision], scan: &RepoScan) {
+    let kept: HashMap<&Digest, &str> = tags
+        .iter()
+        .filter(|t| matches!(t.decision, Decision::Keep { .. }))
+        .filter_map(|t| Some((t.digest.as_ref()?, t.tag.as_str())))
+        .collect();
+    let unresolved = scan.tags.iter().find(|t| t.digest.is_err());
+    let reasons: Vec<Option<Reason>> = tags
+        .iter()
+        .map(|t| {
+            let Decision::Delete {
+                how: How::UntagOnly,
+                reason,
+            } = &t.decision
+            else {
+                return None;
+            };
+            let was = reason
+                .message
+                .strip_prefix("deleted: ")
+                .unwrap_or(&reason.message);
+            let kept_tag = t.digest.as_ref().and_then(|d| kept.get(d));
+            let why = match (kept_tag, unresolved) {
+                (Some(other), _) => Reason::kept(
+                    "cannot_untag",
+                    format_args!(
+                        "would be deleted ({}), but its manifest is also tagged {other}, which \
+                         stays, and this registry cannot delete a single tag (only a manifest \
+                         with all its tags)",
+                        was
+                    ),
+                )
+                .with("kept_tag", *other),
+                (None, Some(u)) => Reason::kept(
+                    "cannot_untag",
+                    format_args!(
+                        "would be deleted ({}), but tag {} did not resolve and may name the \
+                         same manifest, and this registry cannot delete a single tag (only a \
+                         manifest with all its tags)",
+                        was, u.name
+                    ),
+                )
+                .with("unresolved_tag", u.name.clone()),
+                (None, None) => Reason::kept(
+                    "cannot_untag",
+                    format_args!(
+                        "would be deleted ({}), but its manifest stays (a kept index or signed \
+                         image needs it), and this registry cannot delete a single tag (only a \
+                         manifest with all its tags)",
+                        was
+                    ),
+                ),
+            };
+            Some(why.with("deleted_because", reason.kind.to_string()))
+        })
+        .collect();
+    for (t, why) in tags.iter_mut().zip(reasons) {
+        if let Some(reason) = why {
+            t.decision = Decision::Keep { reason };
+        }
+    }
+}
+
 fn name_prefix(name: &str) -> u64 {
     let mut word = [0u8; 8];
     let n = name.len().min(8);

@@ -99,6 +99,7 @@ pub async fn scan(
             .map(|r| RepoScan {
                 repo: r.name().to_string(),
                 untagged_listed: r.capabilities().untagged_visible,
+                cannot_untag: !r.capabilities().tag_delete && !r.capabilities().dummy_untag,
                 ..RepoScan::default()
             })
             .collect(),

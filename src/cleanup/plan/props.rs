@@ -486,6 +486,29 @@ proptest! {
     }
 
     #[test]
+    fn a_registry_that_cannot_untag_keeps_every_tag_it_would_untag(spec in spec()) {
+        let w = build(&spec);
+        let plan = plan_one(&w.git, &w.config, &w.scan);
+        let scan = RepoScan { cannot_untag: true, ..w.scan.clone() };
+        let strict = plan_one(&w.git, &w.config, &scan);
+        check_invariants(&w, &strict)?;
+        // Only whole manifests go, each exactly as without the rule; every tag that would
+        // lose only its tag stays, with a reason saying the registry cannot untag.
+        for (t, s) in plan.repos[0].tags.iter().zip(&strict.repos[0].tags) {
+            prop_assert_eq!(&t.tag, &s.tag);
+            match &t.decision {
+                Decision::Delete { how: How::UntagOnly, .. } => {
+                    prop_assert!(!s.decision.is_delete(), "{} untagged", &t.tag);
+                    prop_assert_eq!(s.decision.reason().kind.as_ref(), "cannot_untag");
+                    prop_assert!(s.decision.reason().message.contains("cannot delete a single tag"));
+                }
+                other => prop_assert_eq!(other, &s.decision),
+            }
+        }
+        prop_assert_eq!(&plan.repos[0].manifest_deletions, &strict.repos[0].manifest_deletions);
+    }
+
+    #[test]
     fn knowing_less_about_pull_requests_never_deletes_more(spec in spec()) {
         let w = build(&spec);
         let deleted = |pulls: &PullRequests| -> Result<HashSet<String>, TestCaseError> {

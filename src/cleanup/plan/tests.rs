@@ -304,6 +304,49 @@ fn shared_digest_is_untagged_not_deleted() {
 }
 
 #[test]
+fn a_registry_that_cannot_untag_keeps_a_doomed_tag_on_a_kept_digest() {
+    let mut h = History::default();
+    h.chain("m", 12, None, hours_ago(24 * 60))
+        .branch("main", "m12");
+    let git = h.facts();
+    let mut s = Scan::new("r");
+    s.0.cannot_untag = true;
+    ten_newer(&mut s);
+    let old = s.image("old", 24 * 70, &[]);
+    s.tag(&sha7("m1"), &old).tag("stable", &old);
+    let gone = s.image("gone", 24 * 70, &[]);
+    s.tag(&sha7("m2"), &gone);
+    let cfg = config("keep:\n  built_within: 0\n  tags: [stable]\n");
+    let plan = plan_one(&git, &cfg, &s.0);
+    let d = decisions(&plan);
+    assert!(keeps(&d, "stable"));
+    assert!(keeps(&d, &sha7("m1")));
+    let why = reason(&d, &sha7("m1"));
+    assert!(
+        why.starts_with("kept: would be deleted (no keep policy keeps commit "),
+        "{why}"
+    );
+    assert!(
+        why.ends_with(
+            "but its manifest is also tagged stable, which stays, and this registry cannot \
+             delete a single tag (only a manifest with all its tags)"
+        ),
+        "{why}"
+    );
+    let kept = plan.repos[0]
+        .tags
+        .iter()
+        .find(|t| t.tag == sha7("m1"))
+        .unwrap();
+    assert_eq!(
+        kept.decision.reason().details.get("kept_tag"),
+        Some("stable")
+    );
+    // A manifest whose tags all go is still deleted by digest.
+    assert_eq!(d[&sha7("m2")].1, Some(How::DeleteManifest));
+}
+
+#[test]
 fn nested_index_children_of_kept_tags_stay() {
     let mut h = History::default();
     h.chain("m", 12, None, hours_ago(24 * 60))

@@ -170,8 +170,13 @@ impl ContainerRegistry {
                 dummy_untag: false,
                 ..distribution
             },
+            // Nexus deletes by digest only, and whether that digest delete also removes the
+            // tags on it changed between versions (3.89 leaves the tag files, which then answer
+            // MANIFEST_UNKNOWN): a dummy pushed over a tag and deleted may leave the tag listed,
+            // so the dummy untag is not trusted and a tag whose manifest stays is kept.
             K::Nexus => Capabilities {
                 tag_delete: false,
+                dummy_untag: false,
                 ..distribution
             },
         }
