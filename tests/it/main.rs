@@ -50,3 +50,5 @@ mod harbor;
 mod gitlab;
 // The Quay provider: the API with a token, the registry alone without one.
 mod quay;
+// Nexus: digest deletes only, and the keep rule for tags it cannot remove alone.
+mod nexus;

@@ -9,6 +9,7 @@ pub mod dockerhub;
 pub mod github;
 pub mod gitlab;
 pub mod harbor;
+pub mod nexus;
 pub mod quay;
 
 use std::fmt;
@@ -420,6 +421,7 @@ pub fn open(
         ContainerRegistry::Gitlab => gitlab::open(registry, options),
         ContainerRegistry::Harbor => harbor::open(registry, options),
         ContainerRegistry::Quay => quay::open(registry, options),
+        ContainerRegistry::Nexus => Ok(nexus::open(registry)),
         _ => Ok(registry),
     }
 }
