@@ -50,3 +50,5 @@ mod harbor;
 mod gitlab;
 // The Quay provider: the API with a token, the registry alone without one.
 mod quay;
+// The ACR provider: the /acr/v1 API, the docker config's login or an Azure AD login.
+mod acr;

@@ -750,7 +750,7 @@ impl Acr {
     /// The way out of a lock on `image` (`repo:tag` or `repo@digest`).
     fn unlock_hint(&self, image: &str) -> String {
         format!(
-            "it is locked (deleteEnabled=false): unlock it with `az acr repository update --name {} --image {image} --delete-enabled true`, or keep it with a keep.tags rule; nothing else was changed",
+            "is locked (deleteEnabled=false): unlock it with `az acr repository update --name {} --image {image} --delete-enabled true`, or keep it with a keep.tags rule; nothing else was changed",
             self.registry_name()
         )
     }
@@ -851,7 +851,10 @@ impl Repository for Acr {
                         self.unlock_hint(&format!("{}:{tag}", self.path()))
                     )
                 }
-                _ => self.unlock_hint(&format!("{}@{digest}", self.path())),
+                _ => format!(
+                    "the manifest {}",
+                    self.unlock_hint(&format!("{}@{digest}", self.path()))
+                ),
             }
         };
         self.delete(
