@@ -1,5 +1,5 @@
 //! Platform providers: `berth cleanup` through the fakes of GitHub Packages, GitLab, Docker
-//! Hub, Harbor and Quay (the integration tests' fakes, in front of the real Distribution
+//! Hub, Harbor, Quay and ACR (the integration tests' fakes, in front of the real Distribution
 //! registry and sharing its state) against the plain Distribution path on the same images (not
 //! a timed test: it prints figures and ratios measured in the same run).
 //!
@@ -432,6 +432,20 @@ fn platforms() -> Vec<Platform> {
                 recheck: (2 * images).div_ceil(100),
                 manifests: 0,
                 deletions: 3 * deleted,
+            },
+        ),
+        (
+            "acr",
+            |registry| Box::new(harness::acr::AcrFake::start(registry, "team/app")),
+            // One 401 and one token (the listings' metadata_read), 100 tags a page with
+            // digests and push times plus 100 manifests a page for the media types (the check
+            // reads the tag pages again): no manifest is read; one registry DELETE by digest
+            // per deleted image takes both its tags.
+            |images, deleted| Minimum {
+                scan: 2 + (2 * images).div_ceil(100) + images.div_ceil(100),
+                recheck: (2 * images).div_ceil(100),
+                manifests: 0,
+                deletions: deleted,
             },
         ),
     ]

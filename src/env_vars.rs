@@ -92,6 +92,20 @@ pub const BERTH_QUAY_API_URL: &str = "BERTH_QUAY_API_URL";
 /// A Quay OAuth application token (scopes `repo:read`, and `repo:write` to delete tags); without
 /// it berth uses the Distribution API only (no push times, one manifest request per tag).
 pub const BERTH_QUAY_TOKEN: &str = "BERTH_QUAY_TOKEN";
+/// Azure AD application (client) id: with `AZURE_CLIENT_SECRET` a service principal, with
+/// `AZURE_FEDERATED_TOKEN_FILE` a workload identity; berth's AAD login to ACR uses it when the
+/// docker config has no login for the registry.
+pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
+/// The service principal's client secret (client-credentials grant).
+pub const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
+/// The Azure AD tenant (directory) id of the identity; also sent to ACR's `/oauth2/exchange`.
+pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
+/// Azure AD authority (default `https://login.microsoftonline.com`; sovereign clouds and tests
+/// set another): tokens come from `<host>/<tenant>/oauth2/v2.0/token`.
+pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
+/// A file holding a federated (OIDC) token for workload identity (AKS, GitHub Actions OIDC),
+/// sent as the client assertion.
+pub const AZURE_FEDERATED_TOKEN_FILE: &str = "AZURE_FEDERATED_TOKEN_FILE";
 /// Written by `ci-env` when berth.yaml lists `images:`: the images, comma-separated (`~` for
 /// the unnamed one), e.g. `frontend,backend`; no spaces or quotes, so GitLab's dotenv keeps it.
 pub const BERTH_IMAGE_NAMES: &str = "BERTH_IMAGE_NAMES";

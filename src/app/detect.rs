@@ -265,6 +265,45 @@ fn api_credentials(
             };
             (Some(api), missing)
         }
+        // The `/acr/v1` API takes the registry's own token: the docker config's login, else
+        // an Azure AD login, whose variables are named here (`az` is tried without any).
+        ContainerRegistry::Acr => {
+            let acr = &providers.acr;
+            let token = match (
+                &acr.client_id,
+                &acr.client_secret,
+                &acr.federated_token_file,
+            ) {
+                (Some(_), Some(secret), _) => Some(format!(
+                    "the registry's token; without a docker config login, Azure AD with {} + {}",
+                    v::AZURE_CLIENT_ID,
+                    secret.variable
+                )),
+                (Some(_), None, Some(_)) => Some(format!(
+                    "the registry's token; without a docker config login, Azure AD with {} + {}",
+                    v::AZURE_CLIENT_ID,
+                    v::AZURE_FEDERATED_TOKEN_FILE
+                )),
+                (Some(_), None, None) => Some(format!(
+                    "the registry's token; {} is set without {} or {}, so an Azure AD login fails: set one",
+                    v::AZURE_CLIENT_ID,
+                    v::AZURE_CLIENT_SECRET,
+                    v::AZURE_FEDERATED_TOKEN_FILE
+                )),
+                _ => Some(
+                    "the registry's token; without a docker config login, Azure AD through `az`"
+                        .to_string(),
+                ),
+            };
+            let api = ApiCredentials {
+                url: format!("https://{host}/acr/v1"),
+                graphql_url: None,
+                project: None,
+                token,
+                sent_as: None,
+            };
+            (Some(api), None)
+        }
         _ => (None, None),
     }
 }

@@ -114,8 +114,12 @@ pub fn pick(challenges: &[Challenge]) -> Option<&Challenge> {
         .or_else(|| challenges.iter().find(|c| c.is_basic()))
 }
 
-/// Repository actions in the order registries expect them in a scope.
-const ACTIONS: [&str; 3] = ["pull", "push", "delete"];
+/// Repository actions in the order registries expect them in a scope: Distribution's three,
+/// then ACR's `metadata_read` / `metadata_write` for its `/acr/v1` API, which its challenges
+/// name and which `*` does not mean.
+const ACTIONS: [&str; 5] = ["pull", "push", "delete", "metadata_read", "metadata_write"];
+/// What `*` grants: Distribution's actions.
+const ALL_ACTIONS: usize = 3;
 
 /// The scopes berth asks the token service for, per repository: actions accumulate (a token
 /// for `pull` is replaced by one for `pull,delete` once a delete is needed), up to
@@ -149,7 +153,7 @@ impl Scopes {
                 let mut widened = false;
                 for action in actions.split(',') {
                     if action == "*" {
-                        for a in ACTIONS {
+                        for a in &ACTIONS[..ALL_ACTIONS] {
                             widened |= self.add_action(name, a);
                         }
                     } else {
@@ -309,6 +313,14 @@ mod tests {
         let mut all = Scopes::default();
         all.add_scope("repository:a:*");
         assert_eq!(all.to_params(), vec!["repository:a:pull,push,delete"]);
+        let mut acr = Scopes::default();
+        acr.add_action("app", "delete");
+        assert!(acr.add_scope("repository:app:metadata_read"));
+        acr.add_action("app", "pull");
+        assert_eq!(
+            acr.to_params(),
+            vec!["repository:app:pull,delete,metadata_read"]
+        );
     }
 
     #[test]

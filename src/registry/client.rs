@@ -199,6 +199,11 @@ impl Client {
         let _ = self.credential_source.set(source);
     }
 
+    /// The source set by [`Client::fall_back_to`], if any.
+    pub fn credential_source(&self) -> Option<&Arc<dyn CredentialSource>> {
+        self.credential_source.get()
+    }
+
     /// A repository on this host (`library/nginx`, `team/app`) as a plain Distribution
     /// registry.
     pub fn repository(self: &Arc<Self>, path: &str) -> Arc<dyn Repository> {
@@ -222,6 +227,20 @@ impl Client {
     /// The registry as the user names it.
     pub fn registry(&self) -> &str {
         &self.registry
+    }
+
+    /// `https://host/` (or `http://` where the host is reached that way), once decided: the
+    /// base of the registry's own endpoints beside `/v2/` (ACR's `/oauth2/exchange`).
+    pub async fn base_url(&self) -> Result<Url, Error> {
+        self.base().await.cloned()
+    }
+
+    /// The user name of the login in use, once one was read (for messages).
+    pub fn login_name(&self) -> Option<String> {
+        self.credentials
+            .get()
+            .and_then(Option::as_ref)
+            .map(|c| c.username().to_string())
     }
 
     /// Requests this client has sent so far, per method.
@@ -1243,6 +1262,44 @@ impl DistributionRepository {
     /// `host/path`.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// A URL on the registry host outside `/v2/` (a platform API the registry serves beside
+    /// it, such as ACR's `/acr/v1`), every segment through [`segment`].
+    pub async fn api_url(&self, segments: &[&str], query: Option<&str>) -> Result<Url, Error> {
+        let mut url = self.client.base().await?.clone();
+        let mut checked = Vec::with_capacity(segments.len());
+        for part in segments {
+            checked.push(segment(part, "request path segment")?);
+        }
+        let shown = url.to_string();
+        url.path_segments_mut()
+            .map_err(|()| Error::ClientSetup {
+                host: self.client.registry.clone(),
+                why: format!("`{shown}` cannot take a path"),
+            })?
+            .pop_if_empty()
+            .extend(checked);
+        url.set_query(query);
+        Ok(url)
+    }
+
+    /// Sends a request to the registry host's own API beside `/v2/`, authenticated as this
+    /// repository's registry requests are (the challenge's token, widened with the scope the
+    /// API's challenge names). A URL on another scheme, host or port is refused: the token is
+    /// the registry's and goes nowhere else.
+    pub async fn send_api(&self, request: Request) -> Result<Reply, Error> {
+        let base = self.client.base().await?;
+        if request.url.scheme() != base.scheme()
+            || request.url.host_str() != base.host_str()
+            || request.url.port_or_known_default() != base.port_or_known_default()
+        {
+            return Err(Error::ForeignLink {
+                url: base.to_string(),
+                link: request.url.to_string(),
+            });
+        }
+        self.send(request).await
     }
 
     /// The registry client this repository belongs to.

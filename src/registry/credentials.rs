@@ -62,6 +62,12 @@ pub trait CredentialSource: Send + Sync {
     /// The login for the registry, or None when this source has none either (the registry is
     /// then asked anonymously). An error says which cloud credential is missing or refused.
     async fn credentials(&self) -> Result<Option<Credentials>, Error>;
+
+    /// Who this source logged in as, once it has (for messages naming the identity a refusal
+    /// concerns); None before that, or when it had no login.
+    fn identity(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The parts of `config.json` berth reads.

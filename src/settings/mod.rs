@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::cli::{ContainerRegistryArg, GlobalArgs};
 use crate::registry::RegistryOptions;
 use crate::registry::providers::{
-    CiContext, DockerHubOptions, GitHubOptions, GitLabOptions, GitLabTokenKind, HarborOptions,
-    NamedSecret, ProviderOptions, QuayOptions,
+    AcrOptions, CiContext, DockerHubOptions, GitHubOptions, GitLabOptions, GitLabTokenKind,
+    HarborOptions, NamedSecret, ProviderOptions, QuayOptions,
 };
 use crate::secret::Secret;
 
@@ -39,6 +39,7 @@ pub fn process_env(name: &str) -> Option<String> {
 const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 const DEFAULT_GITHUB_GRAPHQL_URL: &str = "https://api.github.com/graphql";
 const DEFAULT_DOCKERHUB_API_URL: &str = "https://hub.docker.com";
+const DEFAULT_AZURE_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 
 /// The implementation override, the CI context and the platform API settings. Empty variables
 /// count as unset: CI systems export declared-but-unset variables as empty strings.
@@ -93,6 +94,14 @@ fn provider_options(global: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -
         quay: QuayOptions {
             api_url: get(v::BERTH_QUAY_API_URL),
             token: secret(v::BERTH_QUAY_TOKEN),
+        },
+        acr: AcrOptions {
+            client_id: get(v::AZURE_CLIENT_ID),
+            client_secret: secret(v::AZURE_CLIENT_SECRET),
+            tenant_id: get(v::AZURE_TENANT_ID),
+            authority_host: get(v::AZURE_AUTHORITY_HOST)
+                .unwrap_or_else(|| DEFAULT_AZURE_AUTHORITY_HOST.into()),
+            federated_token_file: get(v::AZURE_FEDERATED_TOKEN_FILE).map(Into::into),
         },
     }
 }

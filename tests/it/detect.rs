@@ -128,6 +128,12 @@ fn every_host_pattern_ci_case_override_and_seed_example() {
             &[],
         ),
         (&["myregistry.azurecr.io/team/app"], &[]),
+        (&["myregistry.azurecr.io"], &[]),
+        (&["contoso.azurecr.cn/group/sub/app"], &[]),
+        (
+            &["contoso.azurecr.us/app"],
+            &[("AZURE_CLIENT_ID", "0c5d2f51-8a5e-4a4b-9a51-3f1c1e2d3b4a")],
+        ),
         (&["gcr.io/project/app"], &[]),
         (&["eu.gcr.io/project/app"], &[]),
         (&["europe-west3-docker.pkg.dev/project/repo/app"], &[]),

@@ -52,3 +52,5 @@ mod gitlab;
 mod quay;
 // Nexus: digest deletes only, and the keep rule for tags it cannot remove alone.
 mod nexus;
+// The ACR provider: the /acr/v1 API, the docker config's login or an Azure AD login.
+mod acr;

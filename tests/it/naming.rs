@@ -150,6 +150,39 @@ fn the_seeds_naming_table() {
             ],
             "ECR nests: multirepo",
         ),
+        // The seeds' Azure CR row: registry + multirepo, repository + monorepo or multirepo.
+        (
+            &[
+                "frontend",
+                "--repo",
+                "myregistry.azurecr.io",
+                "--tag",
+                "tag",
+            ],
+            "ACR registry: multirepo",
+        ),
+        (
+            &[
+                "frontend",
+                "--repo",
+                "myregistry.azurecr.io/team/project",
+                "--tag",
+                "tag",
+            ],
+            "ACR nests: multirepo",
+        ),
+        (
+            &[
+                "frontend",
+                "--repo",
+                "myregistry.azurecr.io/project",
+                "--repo-mode",
+                "monorepo",
+                "--tag",
+                "tag",
+            ],
+            "ACR, monorepo asked for",
+        ),
         (
             &["frontend", "--repo", "localhost:5000", "--tag", "tag"],
             "a registry alone: multirepo",

@@ -5,6 +5,7 @@
 //! of the same name (for manifests, configs and pushes, which every registry serves) and the
 //! provider's settings, and returns the repository. A reader who knows one knows all.
 
+pub mod acr;
 pub mod dockerhub;
 pub mod github;
 pub mod gitlab;
@@ -307,6 +308,22 @@ pub struct QuayOptions {
     pub token: Option<NamedSecret>,
 }
 
+/// Azure Container Registry settings: the Azure AD identity berth logs in with when the docker
+/// config holds no login for the registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcrOptions {
+    /// `AZURE_CLIENT_ID`.
+    pub client_id: Option<String>,
+    /// `AZURE_CLIENT_SECRET`.
+    pub client_secret: Option<NamedSecret>,
+    /// `AZURE_TENANT_ID`.
+    pub tenant_id: Option<String>,
+    /// `AZURE_AUTHORITY_HOST`, default `https://login.microsoftonline.com`.
+    pub authority_host: String,
+    /// `AZURE_FEDERATED_TOKEN_FILE`.
+    pub federated_token_file: Option<std::path::PathBuf>,
+}
+
 /// What berth knows about the CI job it runs in, for detection (the `ci` adapter is not
 /// imported here: settings fill this in from the environment).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -334,6 +351,8 @@ pub struct ProviderOptions {
     pub harbor: HarborOptions,
     /// Quay.
     pub quay: QuayOptions,
+    /// Azure Container Registry.
+    pub acr: AcrOptions,
 }
 
 /// Deletes through a platform API run one at a time until one has succeeded. Deletes run
@@ -422,6 +441,7 @@ pub fn open(
         ContainerRegistry::Harbor => harbor::open(registry, options),
         ContainerRegistry::Quay => quay::open(registry, options),
         ContainerRegistry::Nexus => Ok(nexus::open(registry)),
+        ContainerRegistry::Acr => acr::open(registry, options),
         _ => Ok(registry),
     }
 }

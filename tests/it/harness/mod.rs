@@ -10,6 +10,7 @@
 // Each test module uses only some of the helpers.
 #![allow(dead_code)]
 
+pub mod acr;
 pub mod dockerhub;
 pub mod forge;
 pub mod github;
