@@ -10,7 +10,7 @@ use crate::cli::{ContainerRegistryArg, GlobalArgs};
 use crate::registry::RegistryOptions;
 use crate::registry::providers::{
     CiContext, DockerHubOptions, GitHubOptions, GitLabOptions, GitLabTokenKind, HarborOptions,
-    NamedSecret, ProviderOptions, QuayOptions,
+    GcrOptions, NamedSecret, ProviderOptions, QuayOptions,
 };
 use crate::secret::Secret;
 
@@ -93,6 +93,10 @@ fn provider_options(global: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -
         quay: QuayOptions {
             api_url: get(v::BERTH_QUAY_API_URL),
             token: secret(v::BERTH_QUAY_TOKEN),
+        },
+        gcr: GcrOptions {
+            access_token: secret(v::GOOGLE_OAUTH_ACCESS_TOKEN),
+            credentials_file: get(v::GOOGLE_APPLICATION_CREDENTIALS).map(std::path::PathBuf::from),
         },
     }
 }

@@ -6,6 +6,7 @@
 //! provider's settings, and returns the repository. A reader who knows one knows all.
 
 pub mod dockerhub;
+pub mod gcr;
 pub mod github;
 pub mod gitlab;
 pub mod harbor;
@@ -165,9 +166,13 @@ impl ContainerRegistry {
                 lists_push_times: true,
                 ..distribution
             },
+            // Google's tag list carries a `manifest` map (digests, upload times); without it
+            // (a plain registry in front) `gcr` lowers these after the first listing.
             K::Gcr => Capabilities {
                 tag_delete: true,
                 dummy_untag: false,
+                lists_digests: true,
+                lists_push_times: true,
                 ..distribution
             },
             K::Nexus => Capabilities {
@@ -301,6 +306,16 @@ pub struct QuayOptions {
     pub token: Option<NamedSecret>,
 }
 
+/// Google Container Registry / Artifact Registry settings: where the Google login comes from
+/// when the docker config has none for the host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcrOptions {
+    /// An OAuth access token (`GOOGLE_OAUTH_ACCESS_TOKEN`).
+    pub access_token: Option<NamedSecret>,
+    /// A service-account key file (`GOOGLE_APPLICATION_CREDENTIALS`).
+    pub credentials_file: Option<std::path::PathBuf>,
+}
+
 /// What berth knows about the CI job it runs in, for detection (the `ci` adapter is not
 /// imported here: settings fill this in from the environment).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -328,6 +343,8 @@ pub struct ProviderOptions {
     pub harbor: HarborOptions,
     /// Quay.
     pub quay: QuayOptions,
+    /// Google Container Registry / Artifact Registry.
+    pub gcr: GcrOptions,
 }
 
 /// Deletes through a platform API run one at a time until one has succeeded. Deletes run
@@ -415,6 +432,7 @@ pub fn open(
         ContainerRegistry::Gitlab => gitlab::open(registry, options),
         ContainerRegistry::Harbor => harbor::open(registry, options),
         ContainerRegistry::Quay => quay::open(registry, options),
+        ContainerRegistry::Gcr => gcr::open(registry, options),
         _ => Ok(registry),
     }
 }
