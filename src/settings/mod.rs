@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::cli::{ContainerRegistryArg, GlobalArgs};
 use crate::registry::RegistryOptions;
 use crate::registry::providers::{
-    CiContext, DockerHubOptions, GitHubOptions, GitLabOptions, GitLabTokenKind, HarborOptions,
-    GcrOptions, NamedSecret, ProviderOptions, QuayOptions,
+    CiContext, DockerHubOptions, GcrOptions, GitHubOptions, GitLabOptions, GitLabTokenKind,
+    HarborOptions, NamedSecret, ProviderOptions, QuayOptions,
 };
 use crate::secret::Secret;
 

@@ -50,3 +50,5 @@ mod harbor;
 mod gitlab;
 // The Quay provider: the API with a token, the registry alone without one.
 mod quay;
+// The Google provider (gcr.io / Artifact Registry) against its fake in front of the real registry.
+mod gcr;

@@ -331,16 +331,19 @@ pub struct GoogleLogin {
 impl GoogleLogin {
     async fn access_token(&self) -> Result<Option<Secret>, Error> {
         if let Some(token) = &self.access_token {
-            tracing::debug!(variable = token.variable, "Google login from an access token");
+            tracing::debug!(
+                variable = token.variable,
+                "Google login from an access token"
+            );
             return Ok(Some(token.value.clone()));
         }
         if let Some(path) = &self.credentials_file {
-            return self.from_file(path).await.map(Some);
+            return self.key_file_token(path).await.map(Some);
         }
         gcloud().await
     }
 
-    async fn from_file(&self, path: &Path) -> Result<Secret, Error> {
+    async fn key_file_token(&self, path: &Path) -> Result<Secret, Error> {
         let bad = |why: String| Error::Platform {
             api: OAUTH,
             what: format!(
@@ -457,10 +460,7 @@ fn pkcs8_der(pem: &str) -> Result<Vec<u8>, String> {
         .ok_or("no `BEGIN PRIVATE KEY` block (a PKCS#8 PEM key)")?;
     let body = &pem[start + BEGIN.len()..];
     let end = body.find(END).ok_or("the PEM block has no END line")?;
-    let base64: String = body[..end]
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let base64: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
     base64::engine::general_purpose::STANDARD
         .decode(base64)
         .map_err(|_| "the PEM block is not base64".to_string())
@@ -596,7 +596,13 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("PKCS#8"), "{err}");
         assert!(!err.contains("MIIB"));
-        let err = sign_assertion("a@b", "https://x", 0, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----").unwrap_err();
+        let err = sign_assertion(
+            "a@b",
+            "https://x",
+            0,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+        )
+        .unwrap_err();
         assert!(err.contains("not an RSA PKCS#8 key"), "{err}");
     }
 
@@ -612,7 +618,10 @@ mod tests {
         let gcr = delete_hint("eu.gcr.io");
         assert!(gcr.contains("roles/storage.admin"), "{gcr}");
         let ar = delete_hint("europe-west1-docker.pkg.dev");
-        assert!(ar.contains("artifactregistry.repositories.deleteArtifacts"), "{ar}");
+        assert!(
+            ar.contains("artifactregistry.repositories.deleteArtifacts"),
+            "{ar}"
+        );
         assert!(ar.contains("roles/artifactregistry.repoAdmin"), "{ar}");
     }
 }

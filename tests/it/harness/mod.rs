@@ -12,6 +12,7 @@
 
 pub mod dockerhub;
 pub mod forge;
+pub mod gcr;
 pub mod github;
 pub mod gitlab;
 pub mod harbor;
