@@ -265,10 +265,14 @@ impl Repository for Gcr {
         self.registry.referrers(subject).await
     }
 
-    /// Untags every tag a fresh listing shows on `digest`, then deletes the digest. A
+    /// Untags every tag the last listing shows on `digest` (the check before deleting lists
+    /// afresh; a listing per manifest would double the requests), then deletes the digest. A
     /// dangling-tag refusal (a tag pushed since) names the tag and deletes nothing more.
     async fn delete_manifest(&self, digest: &Digest) -> Result<(), Error> {
-        self.list().await?;
+        let known = self.listed.lock().expect("listing lock").is_some();
+        if !known && !self.plain.load(Ordering::Relaxed) {
+            self.list().await?;
+        }
         let tags: Vec<String> = match self.listed.lock().expect("listing lock").as_ref() {
             Some(listed) => listed.get(digest).cloned().unwrap_or_default(),
             // Without Google's map the registry deletes the tags with the digest itself.
