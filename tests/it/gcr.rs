@@ -267,3 +267,27 @@ async fn the_listing_takes_digests_and_times_from_google_across_pages() {
     assert!(out.stdout.contains(&digest), "{}", out.stdout);
     fake.assert_no_unexpected();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tag_pushed_after_the_listing_stops_that_image_and_is_named() {
+    let registry = TestRegistry::start(Auth::None);
+    let fake = GcrFake::start(&registry, REPO);
+    let (_f, clone) = two_doomed_tags(&registry, REPO).await;
+    let seeder = Seeder::new(&registry);
+    let tags = seeder.tags(REPO).await;
+    let doomed = tags["feature-x"].clone();
+    seeder.tag(REPO, "pushed-later", &doomed).await;
+    fake.hide("pushed-later");
+    let out = cleanup(&fake, &clone, &[], &[]);
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("GOOGLE_MANIFEST_DANGLING_TAG"), "{all}");
+    assert!(all.contains("pushed-later"), "{all}");
+    assert_eq!(fake.dangling(), 1);
+    let state = RegistryState::of(&registry);
+    let left: Vec<String> = state.tags(REPO).into_iter().map(|t| t.name).collect();
+    // The other dead image went; the refused one kept its manifest and the new tag.
+    assert_eq!(left, ["main", "pushed-later"]);
+    assert!(state.manifests(REPO).iter().any(|m| m.digest == doomed));
+    fake.assert_no_unexpected();
+}

@@ -88,6 +88,8 @@ struct Shared {
     public: OnceLock<String>,
     /// Issued bearer tokens → may delete.
     bearers: Mutex<HashMap<String, bool>>,
+    /// Tags the listing leaves out (as if pushed after berth listed).
+    hidden: Mutex<Vec<String>>,
     /// Largest page the listing gives (None: Google's unpaged listing).
     max_page: Mutex<Option<usize>>,
     counters: Counters,
@@ -111,6 +113,7 @@ impl GcrFake {
             public: OnceLock::new(),
             bearers: Mutex::new(HashMap::new()),
             max_page: Mutex::new(None),
+            hidden: Mutex::new(Vec::new()),
             counters: Counters::default(),
             unexpected: Mutex::new(Vec::new()),
         });
@@ -138,6 +141,12 @@ impl GcrFake {
     /// Pages the tag list at `n` names (Google does not; a proxy in front might).
     pub fn page_at(&self, n: usize) {
         *self.shared.max_page.lock().unwrap() = Some(n);
+    }
+
+    /// Leaves `tag` out of every listing, as a tag pushed between berth's listing and its
+    /// delete would be.
+    pub fn hide(&self, tag: &str) {
+        self.shared.hidden.lock().unwrap().push(tag.to_string());
     }
 
     /// `host:port`.
@@ -381,7 +390,9 @@ fn list(shared: &Shared, name: &str, query: &str) -> Response {
         );
     }
     let n = shared.max_page.lock().unwrap().map_or(n, |max| n.min(max));
-    let all = shared.registry.tags(name);
+    let hidden = shared.hidden.lock().unwrap().clone();
+    let mut all = shared.registry.tags(name);
+    all.retain(|t| !hidden.contains(&t.name));
     let rest: Vec<_> = all
         .iter()
         .filter(|t| last.as_ref().is_none_or(|l| &t.name > l))
