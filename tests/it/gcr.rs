@@ -4,13 +4,18 @@
 //! service-account key through a loopback `token_uri`, `gcloud` on PATH, and the docker
 //! config winning over them), Google's listing across a page boundary, and no secret in output.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use chrono::{Duration, Utc};
+
 use crate::cleanup::two_doomed_tags;
+use crate::fixtures::Fixture;
 use crate::harness::gcr::{
     ACCESS_FROM_KEY, ACCESS_READ, ACCESS_WRITE, GcrFake, SA_EMAIL, service_account_key,
 };
 use crate::harness::platform::{PlatformFake, RegistryState};
+use crate::harness::seed::{Format, OCI_MANIFEST, Platform, digest_of};
 use crate::harness::{self, Auth, ImageSpec, Output, Seeder, TestRegistry};
 
 const REPO: &str = "test-project/team/app";
@@ -289,5 +294,68 @@ async fn a_tag_pushed_after_the_listing_stops_that_image_and_is_named() {
     // The other dead image went; the refused one kept its manifest and the new tag.
     assert_eq!(left, ["main", "pushed-later"]);
     assert!(state.manifests(REPO).iter().any(|m| m.digest == doomed));
+    fake.assert_no_unexpected();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deleted_index_takes_its_untagged_children_and_a_kept_one_keeps_them() {
+    let registry = TestRegistry::start(Auth::None);
+    let fake = GcrFake::start(&registry, REPO);
+    let seeder = Seeder::new(&registry);
+    let git = Fixture::new();
+    let now = Utc::now();
+    let mut children = BTreeMap::new();
+    for (branch, hours) in [("main", 30), ("feature/x", 24 * 9)] {
+        let c = git.commit_ago(branch, branch, hours);
+        let mut platforms = Vec::new();
+        for arch in ["amd64", "arm64"] {
+            let spec = ImageSpec::new(&format!("{branch}-{arch}"))
+                .created(&(now - Duration::hours(hours)).to_rfc3339())
+                .label("org.opencontainers.image.revision", &c)
+                .label("berth.git.ref", branch)
+                .platform(Platform::new("linux", arch));
+            let layer = spec.layer();
+            seeder.push_blob(REPO, &layer).await;
+            let config = spec.config(&digest_of(&layer));
+            seeder.push_blob(REPO, &config).await;
+            let manifest = spec.manifest(&config, &layer);
+            let child = seeder
+                .push_manifest(REPO, &digest_of(&manifest), OCI_MANIFEST, &manifest)
+                .await;
+            platforms.push((child, Platform::new("linux", arch)));
+        }
+        let tag = format!("sha-{}", &c[..7]);
+        let index = seeder.push_index(REPO, &tag, Format::Oci, &platforms).await;
+        children.insert(
+            branch,
+            (
+                index,
+                platforms.into_iter().map(|(d, _)| d).collect::<Vec<_>>(),
+            ),
+        );
+    }
+    git.git(&["checkout", "-q", "main"]);
+    git.push_all();
+    git.delete_remote_branch("feature/x");
+    let clone = git.clone_ci();
+    let out = cleanup(&fake, &clone, &[], &[]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let stored: Vec<String> = RegistryState::of(&registry)
+        .manifests(REPO)
+        .into_iter()
+        .map(|m| m.digest)
+        .collect();
+    let (kept_index, kept_children) = &children["main"];
+    let (gone_index, gone_children) = &children["feature/x"];
+    for d in std::iter::once(kept_index).chain(kept_children) {
+        assert!(stored.contains(d), "{d} is gone:\n{}", out.stdout);
+    }
+    for d in std::iter::once(gone_index).chain(gone_children) {
+        assert!(!stored.contains(d), "{d} survived:\n{}", out.stdout);
+    }
+    // The index's tag is untagged first (Google refuses a tagged digest), then three digests.
+    assert_eq!(fake.tag_deletes(), 1, "{}", out.stdout);
+    assert_eq!(fake.digest_deletes(), 3, "{}", out.stdout);
+    assert_eq!(fake.dangling(), 0);
     fake.assert_no_unexpected();
 }

@@ -154,12 +154,13 @@ impl Repository for Gcr {
         self.registry.name()
     }
 
-    /// Google's: digests and push times from the listing; once a listing came without
-    /// Google's map, those of a plain registry.
+    /// Google's: digests, push times and untagged manifests from the listing; once a listing
+    /// came without Google's map, those of a plain registry.
     fn capabilities(&self) -> Capabilities {
         let google = self.registry.capabilities();
         if self.plain.load(Ordering::Relaxed) {
             Capabilities {
+                untagged_visible: false,
                 lists_digests: false,
                 lists_push_times: false,
                 ..google

@@ -166,11 +166,13 @@ impl ContainerRegistry {
                 lists_push_times: true,
                 ..distribution
             },
-            // Google's tag list carries a `manifest` map (digests, upload times); without it
-            // (a plain registry in front) `gcr` lowers these after the first listing.
+            // Google's tag list carries a `manifest` map (digests, upload times, untagged
+            // manifests as entries of their own); without it (a plain registry in front) `gcr`
+            // lowers these after the first listing.
             K::Gcr => Capabilities {
                 tag_delete: true,
                 dummy_untag: false,
+                untagged_visible: true,
                 lists_digests: true,
                 lists_push_times: true,
                 ..distribution
