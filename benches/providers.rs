@@ -1,6 +1,6 @@
 //! Platform providers: `berth cleanup` through the fakes of GitHub Packages, GitLab, Docker
-//! Hub, Harbor, Quay and ACR (the integration tests' fakes, in front of the real Distribution
-//! registry and sharing its state) against the plain Distribution path on the same images (not
+//! Hub, Harbor, Quay, ACR and Google (the integration tests' fakes, in front of the real
+//! Distribution registry and sharing its state) against the plain Distribution path on the same images (not
 //! a timed test: it prints figures and ratios measured in the same run).
 //!
 //! Setup per platform: a history of `BENCH_TAGS / 2` commits on main (`git fast-import`), and
@@ -446,6 +446,24 @@ fn platforms() -> Vec<Platform> {
                 recheck: (2 * images).div_ceil(100),
                 manifests: 0,
                 deletions: deleted,
+            },
+        ),
+        (
+            "gcr",
+            |registry| {
+                Box::new(harness::gcr::GcrFake::start(
+                    registry,
+                    "test-project/team/app",
+                ))
+            },
+            // One `tags/list?n=10000` page with Google's manifest map (digests, media types,
+            // upload times; read again by the check): no manifest is read; each deleted image
+            // loses its two tags (untag), then its digest.
+            |images, deleted| Minimum {
+                scan: (2 * images).div_ceil(10_000),
+                recheck: (2 * images).div_ceil(10_000),
+                manifests: 0,
+                deletions: 3 * deleted,
             },
         ),
     ]

@@ -106,6 +106,12 @@ pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
 /// A file holding a federated (OIDC) token for workload identity (AKS, GitHub Actions OIDC),
 /// sent as the client assertion.
 pub const AZURE_FEDERATED_TOKEN_FILE: &str = "AZURE_FEDERATED_TOKEN_FILE";
+/// A Google OAuth access token (`gcloud auth print-access-token`), the registry login for gcr.io
+/// and Artifact Registry (`oauth2accesstoken`) when the docker config has none for the host.
+pub const GOOGLE_OAUTH_ACCESS_TOKEN: &str = "GOOGLE_OAUTH_ACCESS_TOKEN";
+/// A Google service-account key file (JSON), traded at its `token_uri` for an access token
+/// when the docker config and `GOOGLE_OAUTH_ACCESS_TOKEN` give no login for a Google registry.
+pub const GOOGLE_APPLICATION_CREDENTIALS: &str = "GOOGLE_APPLICATION_CREDENTIALS";
 /// Written by `ci-env` when berth.yaml lists `images:`: the images, comma-separated (`~` for
 /// the unnamed one), e.g. `frontend,backend`; no spaces or quotes, so GitLab's dotenv keeps it.
 pub const BERTH_IMAGE_NAMES: &str = "BERTH_IMAGE_NAMES";

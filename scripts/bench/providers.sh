@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Platform providers: `berth cleanup` through the fakes of GitHub Packages, GitLab, Docker Hub, Harbor, Quay and ACR
+# Platform providers: `berth cleanup` through the fakes of GitHub Packages, GitLab, Docker Hub, Harbor, Quay, ACR and Google (gcr)
 # (in front of the real Distribution registry) vs the plain Distribution path on the same 5,000
 # tags: scan time ratio, and the real run's requests against the minimum its plan needs.
 # See benches/providers.rs. Scale with BENCH_TAGS (default 5000).

@@ -1059,30 +1059,13 @@ impl Repository for DistributionRepository {
             #[serde(default)]
             tags: Option<Vec<String>>,
         }
-        let mut url = self
-            .url(&["tags", "list"], Some(&format!("n={PAGE_SIZE}")))
-            .await?;
         let mut tags = Vec::new();
-        let mut pages = Pages::default();
-        loop {
-            pages.visit(&url)?;
-            let reply = self.send(Request::new(Method::GET, url.clone())).await?;
-            if reply.status == StatusCode::NOT_FOUND {
-                return Err(self.not_found(format!("repository `{}`", self.path), &reply));
-            }
-            if !reply.status.is_success() {
-                return Err(self.status("GET", &reply));
-            }
-            let page: Page =
-                serde_json::from_slice(&reply.body).map_err(|e| Error::BadResponse {
-                    url: url.to_string(),
-                    why: format!("not a tag list ({e})"),
-                })?;
+        for (url, body) in self.tag_list_pages(PAGE_SIZE).await? {
+            let page: Page = serde_json::from_slice(&body).map_err(|e| Error::BadResponse {
+                url: url.to_string(),
+                why: format!("not a tag list ({e})"),
+            })?;
             tags.extend(page.tags.unwrap_or_default());
-            match next_link(&reply, &url)? {
-                Some(next) => url = next,
-                None => break,
-            }
         }
         tracing::debug!(repository = %self.name, tags = tags.len(), "listed tags");
         Ok(tags)
@@ -1259,6 +1242,47 @@ impl Repository for DistributionRepository {
 }
 
 impl DistributionRepository {
+    /// The bodies of `GET …/tags/list?n=<n>` and of every page its `Link` headers name, with
+    /// each page's URL: for registries whose listing carries more than names (GCR's
+    /// `manifest` map), which the caller parses.
+    pub async fn tag_list_pages(&self, n: usize) -> Result<Vec<(Url, Vec<u8>)>, Error> {
+        let mut url = self.url(&["tags", "list"], Some(&format!("n={n}"))).await?;
+        let mut bodies = Vec::new();
+        let mut pages = Pages::default();
+        loop {
+            pages.visit(&url)?;
+            let reply = self.send(Request::new(Method::GET, url.clone())).await?;
+            if reply.status == StatusCode::NOT_FOUND {
+                return Err(self.not_found(format!("repository `{}`", self.path), &reply));
+            }
+            if !reply.status.is_success() {
+                return Err(self.status("GET", &reply));
+            }
+            let next = next_link(&reply, &url)?;
+            bodies.push((url, reply.body));
+            match next {
+                Some(next) => url = next,
+                None => return Ok(bodies),
+            }
+        }
+    }
+
+    /// The OCI tag delete, `DELETE …/manifests/<tag>`, for registries that have it (GCR
+    /// untags this way): 2xx is done, 404 is [`Error::NotFound`], any other answer an error
+    /// carrying the registry's body (no dummy-manifest fallback, unlike [`Repository::untag`]).
+    pub async fn delete_tag(&self, tag: &str) -> Result<(), Error> {
+        let url = self.url(&["manifests", tag_only(tag)?], None).await?;
+        let reply = self.send(Request::new(Method::DELETE, url)).await?;
+        match reply.status.as_u16() {
+            200..=299 => {
+                tracing::debug!(repository = %self.name, tag, "deleted tag");
+                Ok(())
+            }
+            404 => Err(self.not_found(format!("tag `{}:{tag}`", self.name), &reply)),
+            _ => Err(self.status("DELETE", &reply)),
+        }
+    }
+
     /// `host/path`.
     pub fn path(&self) -> &str {
         &self.path

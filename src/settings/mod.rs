@@ -9,8 +9,8 @@ use std::time::Duration;
 use crate::cli::{ContainerRegistryArg, GlobalArgs};
 use crate::registry::RegistryOptions;
 use crate::registry::providers::{
-    AcrOptions, CiContext, DockerHubOptions, GitHubOptions, GitLabOptions, GitLabTokenKind,
-    HarborOptions, NamedSecret, ProviderOptions, QuayOptions,
+    AcrOptions, CiContext, DockerHubOptions, GcrOptions, GitHubOptions, GitLabOptions,
+    GitLabTokenKind, HarborOptions, NamedSecret, ProviderOptions, QuayOptions,
 };
 use crate::secret::Secret;
 
@@ -102,6 +102,10 @@ fn provider_options(global: &GlobalArgs, env: &dyn Fn(&str) -> Option<String>) -
             authority_host: get(v::AZURE_AUTHORITY_HOST)
                 .unwrap_or_else(|| DEFAULT_AZURE_AUTHORITY_HOST.into()),
             federated_token_file: get(v::AZURE_FEDERATED_TOKEN_FILE).map(Into::into),
+        },
+        gcr: GcrOptions {
+            access_token: secret(v::GOOGLE_OAUTH_ACCESS_TOKEN),
+            credentials_file: get(v::GOOGLE_APPLICATION_CREDENTIALS).map(std::path::PathBuf::from),
         },
     }
 }

@@ -137,6 +137,10 @@ fn every_host_pattern_ci_case_override_and_seed_example() {
         (&["gcr.io/project/app"], &[]),
         (&["eu.gcr.io/project/app"], &[]),
         (&["europe-west3-docker.pkg.dev/project/repo/app"], &[]),
+        (
+            &["europe-west1-docker.pkg.dev/project/repository/team/image"],
+            &[],
+        ),
         (&["quay.io/company"], &[]),
         (&["quay.io/company/app"], &[]),
         (&["quay.example.com/company/app"], &[]),

@@ -54,3 +54,5 @@ mod quay;
 mod nexus;
 // The ACR provider: the /acr/v1 API, the docker config's login or an Azure AD login.
 mod acr;
+// The Google provider (gcr.io / Artifact Registry) against its fake in front of the real registry.
+mod gcr;

@@ -119,6 +119,30 @@ fn the_seeds_naming_table() {
         ),
         // Registries that nest repositories: multirepo at any depth, monorepo when asked.
         (
+            &["frontend", "--repo", "gcr.io/project", "--tag", "tag"],
+            "GCR nests: multirepo",
+        ),
+        (
+            &[
+                "frontend",
+                "--repo",
+                "eu.gcr.io/project/app",
+                "--tag",
+                "tag",
+            ],
+            "GCR nests: multirepo",
+        ),
+        (
+            &[
+                "frontend",
+                "--repo",
+                "europe-west1-docker.pkg.dev/project/repository",
+                "--tag",
+                "tag",
+            ],
+            "Artifact Registry nests below project/repository: multirepo",
+        ),
+        (
             &[
                 "frontend",
                 "--repo",

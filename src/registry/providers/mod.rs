@@ -7,6 +7,7 @@
 
 pub mod acr;
 pub mod dockerhub;
+pub mod gcr;
 pub mod github;
 pub mod gitlab;
 pub mod harbor;
@@ -167,9 +168,15 @@ impl ContainerRegistry {
                 lists_push_times: true,
                 ..distribution
             },
+            // Google's tag list carries a `manifest` map (digests, upload times, untagged
+            // manifests as entries of their own); without it (a plain registry in front) `gcr`
+            // lowers these after the first listing.
             K::Gcr => Capabilities {
                 tag_delete: true,
                 dummy_untag: false,
+                untagged_visible: true,
+                lists_digests: true,
+                lists_push_times: true,
                 ..distribution
             },
             // Nexus deletes by digest only, and whether that digest delete also removes the
@@ -324,6 +331,16 @@ pub struct AcrOptions {
     pub federated_token_file: Option<std::path::PathBuf>,
 }
 
+/// Google Container Registry / Artifact Registry settings: where the Google login comes from
+/// when the docker config has none for the host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GcrOptions {
+    /// An OAuth access token (`GOOGLE_OAUTH_ACCESS_TOKEN`).
+    pub access_token: Option<NamedSecret>,
+    /// A service-account key file (`GOOGLE_APPLICATION_CREDENTIALS`).
+    pub credentials_file: Option<std::path::PathBuf>,
+}
+
 /// What berth knows about the CI job it runs in, for detection (the `ci` adapter is not
 /// imported here: settings fill this in from the environment).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -353,6 +370,8 @@ pub struct ProviderOptions {
     pub quay: QuayOptions,
     /// Azure Container Registry.
     pub acr: AcrOptions,
+    /// Google Container Registry / Artifact Registry.
+    pub gcr: GcrOptions,
 }
 
 /// Deletes through a platform API run one at a time until one has succeeded. Deletes run
@@ -442,6 +461,7 @@ pub fn open(
         ContainerRegistry::Quay => quay::open(registry, options),
         ContainerRegistry::Nexus => Ok(nexus::open(registry)),
         ContainerRegistry::Acr => acr::open(registry, options),
+        ContainerRegistry::Gcr => gcr::open(registry, options),
         _ => Ok(registry),
     }
 }

@@ -13,6 +13,7 @@
 pub mod acr;
 pub mod dockerhub;
 pub mod forge;
+pub mod gcr;
 pub mod github;
 pub mod gitlab;
 pub mod harbor;
