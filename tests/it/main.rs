@@ -50,3 +50,5 @@ mod harbor;
 mod gitlab;
 // The Quay provider: the API with a token, the registry alone without one.
 mod quay;
+// dist/install.sh against a loopback release mirror: checksums, tools, URLs, bin dir.
+mod install;
