@@ -52,3 +52,5 @@ mod gitlab;
 mod quay;
 // dist/install.sh against a loopback release mirror: checksums, tools, URLs, bin dir.
 mod install;
+// What action.yml relies on from berth (empty inputs reach berth as unset).
+mod action;
