@@ -18,6 +18,10 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# --- packaging: GitHub (action.yml, workflows, dist/ scripts, static musl build) ---
+scripts/packaging/github.sh
+# --- end packaging: GitHub ---
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 if command -v cargo-nextest >/dev/null 2>&1; then

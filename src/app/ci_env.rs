@@ -439,7 +439,8 @@ fn image_refs(
 }
 
 /// Appends the exports to `$GITHUB_ENV`, the step outputs to `$GITHUB_OUTPUT` (`tags` and
-/// `labels` newline-separated, full image references, as docker/build-push-action reads them)
+/// `labels` newline-separated, full image references, as docker/build-push-action reads them,
+/// and `json` as docker/metadata-action writes it)
 /// and a short summary to `$GITHUB_STEP_SUMMARY`.
 fn github_files(files: &ci::github::Files, exports: &Exports) -> anyhow::Result<()> {
     if let Some(path) = &files.env {
@@ -472,6 +473,10 @@ fn github_files(files: &ci::github::Files, exports: &Exports) -> anyhow::Result<
             "labels",
             &exports.labels.join("\n"),
         )?);
+        text.push_str(&shell::github_heredoc(
+            "json",
+            &metadata_json(&full_refs, &exports.labels),
+        )?);
         ci::github::append(path, &text)?;
     }
     if let Some(path) = &files.step_summary {
@@ -486,6 +491,16 @@ fn github_files(files: &ci::github::Files, exports: &Exports) -> anyhow::Result<
         ci::github::append(path, &text)?;
     }
     Ok(())
+}
+
+/// docker/metadata-action's `json` output shape: `{"tags":[...],"labels":{"k":"v"}}`.
+fn metadata_json(full_refs: &[String], labels: &[String]) -> String {
+    let labels: serde_json::Map<String, serde_json::Value> = labels
+        .iter()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+        .collect();
+    serde_json::json!({ "tags": full_refs, "labels": labels }).to_string()
 }
 
 #[cfg(test)]

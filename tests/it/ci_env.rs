@@ -242,6 +242,20 @@ async fn github_job_reaches_the_private_image(auth: Auth) {
         "\n{host}/octo-org/app:sha-1a2b3c4\n{host}/octo-org/app:feature-login-1a2b3c4\n",
         host = registry.host()
     )));
+    // `json` has docker/metadata-action's shape: full references and a label map.
+    let json_line = outputs
+        .split("\n")
+        .skip_while(|l| !l.starts_with("json<<"))
+        .nth(1)
+        .expect("a json output");
+    let json: serde_json::Value = serde_json::from_str(json_line).unwrap();
+    let expected: Vec<String> = env["BERTH_IMAGE_TAGS"]
+        .split(' ')
+        .map(|t| format!("{}/octo-org/app:{t}", registry.host()))
+        .collect();
+    assert_eq!(json["tags"], serde_json::json!(expected));
+    assert_eq!(json["labels"]["org.opencontainers.image.revision"], SHA);
+    assert_eq!(json["labels"]["berth.git.ref"], "refs/heads/feature/Login");
 
     let authfile = job_dir.join("config.json");
     let image = format!("{}/octo-org/app:v1", registry.host());

@@ -56,3 +56,7 @@ mod nexus;
 mod acr;
 // The Google provider (gcr.io / Artifact Registry) against its fake in front of the real registry.
 mod gcr;
+// dist/install.sh against a loopback release mirror: checksums, tools, URLs, bin dir.
+mod install;
+// What action.yml relies on from berth (empty inputs reach berth as unset).
+mod action;

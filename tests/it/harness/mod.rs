@@ -23,6 +23,7 @@ pub mod platform;
 pub mod proxy;
 pub mod quay;
 pub mod registry;
+pub mod release;
 pub mod seed;
 pub mod skopeo;
 mod token;
