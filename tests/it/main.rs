@@ -58,5 +58,5 @@ mod acr;
 mod gcr;
 // dist/install.sh against a loopback release mirror: checksums, tools, URLs, bin dir.
 mod install;
-// What action.yml relies on from berth (empty inputs reach berth as unset).
+// action.yml run as GitHub runs a composite: install, ci-env, outputs; empty inputs unset.
 mod action;

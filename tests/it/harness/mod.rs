@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod acr;
+pub mod actions;
 pub mod dockerhub;
 pub mod forge;
 pub mod gcr;
