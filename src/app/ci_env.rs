@@ -477,9 +477,13 @@ fn exports(
     if let Some(full_ref) = &full_ref {
         labels.push(format!("berth.git.ref={full_ref}"));
     }
-    let labels = effective("BERTH_IMAGE_LABELS".into(), Ok(labels.join(" ")))
-        .map(|l| l.split_whitespace().map(str::to_string).collect())
-        .unwrap_or_default();
+    // berth's own labels stay whole (a source URL may hold spaces); a user's list is split.
+    let user_labels = env.get("BERTH_IMAGE_LABELS").is_some();
+    let joined = effective("BERTH_IMAGE_LABELS".into(), Ok(labels.join(" ")));
+    let labels = match joined {
+        Some(l) if user_labels => l.split_whitespace().map(str::to_string).collect(),
+        _ => labels,
+    };
     if !naming.images.is_empty() {
         let names: Vec<String> = naming.images.iter().map(ToString::to_string).collect();
         effective(env_vars::BERTH_IMAGE_NAMES.into(), Ok(names.join(",")));

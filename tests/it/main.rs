@@ -50,3 +50,5 @@ mod harbor;
 mod gitlab;
 // The Quay provider: the API with a token, the registry alone without one.
 mod quay;
+// GitLab template and the dotenv output GitLab's parser reads.
+mod gitlab_template;
