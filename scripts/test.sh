@@ -18,6 +18,12 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# --- packaging: GitLab template (h/pkgg) ---
+command -v check-jsonschema >/dev/null 2>&1 || pip install --quiet check-jsonschema
+command -v rsync >/dev/null 2>&1 || { sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo); "${sudo_cmd[@]}" apt-get install -y -qq rsync >/dev/null; }
+[ -x target/tools/node_modules/.bin/gitlab-ci-local ] || (mkdir -p target/tools && cd target/tools && npm install --no-audit --no-fund --silent gitlab-ci-local@4.65.0)
+# --- end packaging: GitLab template ---
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 if command -v cargo-nextest >/dev/null 2>&1; then
