@@ -21,6 +21,9 @@ fi
 # --- packaging: GitHub (action.yml, workflows, dist/ scripts, static musl build) ---
 scripts/packaging/github.sh
 # --- end packaging: GitHub ---
+# --- packaging: GitLab template (its schema check in tests/it/gitlab_template.rs) ---
+command -v check-jsonschema >/dev/null 2>&1 || pip install --quiet check-jsonschema
+# --- end packaging: GitLab template ---
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -184,7 +184,14 @@ fn finish(
         (None, Some(reason)) => lines.push(Line::Comment(format!("no registry login: {reason}"))),
         _ => {}
     }
-    for export in &exports.values {
+    let dotenv_values;
+    let values = if settings.format == Format::Dotenv {
+        dotenv_values = dotenv_exports(ctx.kind, &exports)?;
+        &dotenv_values
+    } else {
+        &exports.values
+    };
+    for export in values {
         match export {
             Export::Set(name, value) => lines.push(Line::Set {
                 name: name.to_string(),
@@ -233,6 +240,90 @@ fn finish(
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// GitLab's defaults for a dotenv report (`dotenv_variables`, `dotenv_size`): past them the
+/// job fails at upload, after berth succeeded, so berth refuses first.
+const DOTENV_MAX_VARIABLES: usize = 20;
+const DOTENV_MAX_BYTES: usize = 5 * 1024;
+
+/// The exports as a dotenv file carries them. Later jobs read it, not this shell, so a value
+/// the user set is written too (with the user's value); lists are comma-separated and label
+/// keys and values percent-encoded, since GitLab forbids spaces. On GitLab the file is an
+/// artifact later jobs on other runners read, so `DOCKER_CONFIG`, a path on this machine, is
+/// left out (Jenkins' `readProperties` reads it in the same workspace, where it is needed).
+fn dotenv_exports(kind: CiKind, exports: &Exports) -> anyhow::Result<Vec<Export>> {
+    let mut out = Vec::new();
+    for export in &exports.values {
+        let (name, value) = match export {
+            Export::Set(name, value) | Export::AlreadySet(name, value) => (name, value),
+            Export::Unknown(..) => continue,
+        };
+        if name == env_vars::DOCKER_CONFIG && kind == CiKind::Gitlab {
+            continue;
+        }
+        let value = match name.as_ref() {
+            "BERTH_IMAGE_TAGS" => exports.tags.join(","),
+            "BERTH_IMAGE_LABELS" => exports
+                .labels
+                .iter()
+                .map(|label| match label.split_once('=') {
+                    Some((k, v)) => format!("{}={}", percent_encode(k), percent_encode(v)),
+                    None => percent_encode(label),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => value.clone(),
+        };
+        out.push(Export::Set(name.clone(), value));
+    }
+    if out.len() > DOTENV_MAX_VARIABLES {
+        return Err(Failure::new(
+            ExitStatus::Usage,
+            anyhow::anyhow!(
+                "the dotenv file would hold {} variables; GitLab passes at most \
+                 {DOTENV_MAX_VARIABLES} to later jobs by default (instance limit \
+                 dotenv_variables); list fewer images, or use the shell script output \
+                 (--as-file) in each job",
+                out.len()
+            ),
+        )
+        .into());
+    }
+    let size: usize = out
+        .iter()
+        .map(|e| match e {
+            Export::Set(n, v) => n.len() + v.len() + 2,
+            _ => 0,
+        })
+        .sum();
+    if size > DOTENV_MAX_BYTES {
+        return Err(Failure::new(
+            ExitStatus::Usage,
+            anyhow::anyhow!(
+                "the dotenv file would be {size} bytes; GitLab accepts at most \
+                 {DOTENV_MAX_BYTES} by default (instance limit dotenv_size); list fewer \
+                 images or tag templates, or use the shell script output (--as-file) in each job"
+            ),
+        )
+        .into());
+    }
+    Ok(out)
+}
+
+/// Percent-encodes (UTF-8 bytes, upper-case hex) every byte outside `A-Z a-z 0-9 - . _ ~ /
+/// : @ +`: spaces, commas, `=`, `%`, `$` (GitLab expands it), quotes, `\` (a Java
+/// Properties escape) and line breaks never reach the file.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/:@+".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 fn format_name(format: Format) -> &'static str {
@@ -373,7 +464,7 @@ fn exports(
             Ok(tags.join(" "))
         },
     )
-    .map(|t| t.split_whitespace().map(str::to_string).collect())
+    .map(|t| split_list(&t))
     .unwrap_or_default();
     let mut labels = Vec::new();
     if let Some(sha) = &sha {
@@ -386,9 +477,13 @@ fn exports(
     if let Some(full_ref) = &full_ref {
         labels.push(format!("berth.git.ref={full_ref}"));
     }
-    let labels = effective("BERTH_IMAGE_LABELS".into(), Ok(labels.join(" ")))
-        .map(|l| l.split_whitespace().map(str::to_string).collect())
-        .unwrap_or_default();
+    // berth's own labels stay whole (a source URL may hold spaces); a user's list is split.
+    let user_labels = env.get("BERTH_IMAGE_LABELS").is_some();
+    let joined = effective("BERTH_IMAGE_LABELS".into(), Ok(labels.join(" ")));
+    let labels = match joined {
+        Some(l) if user_labels => l.split_whitespace().map(str::to_string).collect(),
+        _ => labels,
+    };
     if !naming.images.is_empty() {
         let names: Vec<String> = naming.images.iter().map(ToString::to_string).collect();
         effective(env_vars::BERTH_IMAGE_NAMES.into(), Ok(names.join(",")));
@@ -410,6 +505,14 @@ fn exports(
         tags,
         labels,
     }
+}
+
+/// A tag list the user set: space-separated (the shell outputs) or comma-separated (dotenv).
+fn split_list(text: &str) -> Vec<String> {
+    text.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The references one image of `images:` is pushed as: each tag under the image's final name
@@ -546,5 +649,59 @@ mod tests {
                 .contains(&"berth.git.ref=refs/heads/Feature/X".to_string())
         );
         assert_eq!(e.repo.as_deref(), Some("registry.gitlab.com/g/p"));
+    }
+
+    #[test]
+    fn dotenv_values_follow_gitlab_rules() {
+        assert_eq!(
+            percent_encode("a b,c=d%e$f\ng\\h:/@+~ü"),
+            "a%20b%2Cc%3Dd%25e%24f%0Ag%5Ch:/@+~%C3%BC"
+        );
+        let exports = Exports {
+            values: vec![
+                Export::Set(env_vars::DOCKER_CONFIG.into(), "/tmp/job".into()),
+                Export::AlreadySet("BERTH_REPO".into(), "r.example/x".into()),
+                Export::Set("BERTH_IMAGE_TAGS".into(), "a b".into()),
+                Export::Set("BERTH_IMAGE_LABELS".into(), "k=v w".into()),
+                Export::Unknown("BERTH_GIT_SHA".into(), "no commit".into()),
+            ],
+            repo: None,
+            tags: vec!["a".into(), "b".into()],
+            labels: vec!["berth.git.ref=refs/heads/a,b=c d".into()],
+        };
+        let gitlab = dotenv_exports(CiKind::Gitlab, &exports).unwrap();
+        assert_eq!(
+            gitlab,
+            vec![
+                Export::Set("BERTH_REPO".into(), "r.example/x".into()),
+                Export::Set("BERTH_IMAGE_TAGS".into(), "a,b".into()),
+                Export::Set(
+                    "BERTH_IMAGE_LABELS".into(),
+                    "berth.git.ref=refs/heads/a%2Cb%3Dc%20d".into()
+                ),
+            ]
+        );
+        let jenkins = dotenv_exports(CiKind::Jenkins, &exports).unwrap();
+        assert_eq!(
+            jenkins[0],
+            Export::Set(env_vars::DOCKER_CONFIG.into(), "/tmp/job".into())
+        );
+    }
+
+    #[test]
+    fn dotenv_limits_are_refused_with_what_to_do() {
+        let many = |n: usize, len: usize| Exports {
+            values: (0..n)
+                .map(|i| Export::Set(format!("BERTH_V{i}").into(), "x".repeat(len)))
+                .collect(),
+            repo: None,
+            tags: Vec::new(),
+            labels: Vec::new(),
+        };
+        assert!(dotenv_exports(CiKind::Gitlab, &many(20, 10)).is_ok());
+        let err = dotenv_exports(CiKind::Gitlab, &many(21, 10)).unwrap_err();
+        assert!(err.to_string().contains("21 variables"), "{err}");
+        let err = dotenv_exports(CiKind::Gitlab, &many(2, 3000)).unwrap_err();
+        assert!(err.to_string().contains("bytes"), "{err}");
     }
 }

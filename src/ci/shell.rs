@@ -17,8 +17,10 @@
 //!   delayed expansion, which cmd leaves off by default.
 //! - dotenv (GitLab `reports: dotenv`, Jenkins `readProperties`): `K=V` unquoted, no comments
 //!   or blank lines (GitLab rejects lines that are not `K=V`). GitLab strips surrounding
-//!   whitespace and quotes; Java `Properties` treats `\` as an escape: so values with a
-//!   newline, a backslash, surrounding whitespace, or a leading quote are refused.
+//!   whitespace and quotes and expands `$`; Java `Properties` treats `\` as an escape (`=`
+//!   and `:` after the key are literal): so values with a newline, a backslash, a `$`,
+//!   surrounding whitespace, or a leading quote are refused. Free text (labels) is
+//!   percent-encoded by the caller before it gets here.
 
 use super::Error;
 
@@ -142,6 +144,12 @@ fn set_line(format: Format, name: &str, value: &str) -> Result<String, Error> {
                      GitLab's dotenv report strips; use the shell script output instead",
                 ));
             }
+            if value.contains('$') {
+                return Err(refuse(
+                    "the value has a `$`, which GitLab expands in dotenv variables; use the \
+                     shell script output instead",
+                ));
+            }
             format!("{name}={value}")
         }
     })
@@ -225,6 +233,7 @@ mod tests {
             (Format::Dotenv, r"C:\x"),
             (Format::Dotenv, " padded"),
             (Format::Dotenv, "'quoted'"),
+            (Format::Dotenv, "a$b"),
             (Format::Posix, "nul\0inside"),
             (Format::Fish, "nul\0inside"),
         ] {

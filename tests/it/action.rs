@@ -88,7 +88,7 @@ async fn the_action_installs_from_the_release_logs_in_and_a_later_step_pulls() {
 
     // The installed berth (from the archive, not this checkout's path) is on GITHUB_PATH.
     let bin_dir = runner_temp.join("berth/bin");
-    assert_eq!(run.path, [bin_dir.clone()]);
+    assert_eq!(run.path, std::slice::from_ref(&bin_dir));
     assert_eq!(
         run.outputs["berth-path"],
         bin_dir.join("berth").display().to_string()

@@ -403,13 +403,16 @@ async fn jenkins_job_writes_a_dotenv_file() {
     assert_eq!(vars["BERTH_GIT_REF"], "refs/heads/main");
     assert_eq!(
         vars["BERTH_IMAGE_TAGS"],
-        format!("{SHA} sha-1a2b3c4 main-1a2b3c4 main")
+        format!("{SHA},sha-1a2b3c4,main-1a2b3c4,main"),
+        "dotenv lists are comma-separated"
     );
-    assert!(vars["BERTH_IMAGE_LABELS"].contains("source=https://git.example.com/team/app "));
+    let labels: Vec<&str> = vars["BERTH_IMAGE_LABELS"].split(',').collect();
     assert!(
-        !vars.contains_key("BERTH_REPO"),
-        "the user's BERTH_REPO is left alone"
+        labels.contains(&"org.opencontainers.image.source=https://git.example.com/team/app"),
+        "{labels:?}"
     );
+    // Later stages read the file alone, so the user's BERTH_REPO is in it, unchanged.
+    assert_eq!(vars["BERTH_REPO"], repo);
     let inspected = skopeo_inspect(&job_dir.join("config.json"), &format!("{repo}:v1"));
     assert_eq!(inspected.code, 0, "skopeo: {}", inspected.stderr);
 }

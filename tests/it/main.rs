@@ -60,3 +60,5 @@ mod gcr;
 mod install;
 // action.yml run as GitHub runs a composite: install, ci-env, outputs; empty inputs unset.
 mod action;
+// GitLab template and the dotenv output GitLab's parser reads.
+mod gitlab_template;
