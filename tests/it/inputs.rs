@@ -838,12 +838,12 @@ proptest! {
     }
 
     /// dotenv: what berth writes, GitLab reads back unchanged; what GitLab would change
-    /// (line breaks, surrounding whitespace, a leading quote) or Jenkins would read as an
-    /// escape (`\`) is refused.
+    /// (line breaks, surrounding whitespace, a leading quote, a `$` it would expand) or Jenkins
+    /// would read as an escape (`\`) is refused.
     #[test]
     fn gitlab_reads_back_every_dotenv_value_or_berth_refuses_it(v in value()) {
         let rendered = shell::render(Format::Dotenv, &[Line::Set { name: "BERTH_P".into(), value: v.clone() }]);
-        let unsafe_value = v.contains(['\n', '\r', '\\']) || v.trim() != v || v.starts_with(['"', '\'']);
+        let unsafe_value = v.contains(['\n', '\r', '\\', '$']) || v.trim() != v || v.starts_with(['"', '\'']);
         match rendered {
             Ok(text) => {
                 prop_assert!(!unsafe_value, "{:?} was written", v);
