@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use crate::harness::actions::run_action;
-use crate::harness::release::{Mirror, VERSION, archive_name};
+use crate::harness::release::{Mirror, VERSION};
 use crate::harness::skopeo::skopeo;
 use crate::harness::{
     Auth, ImageSpec, PASSWORD, Seeder, TestRegistry, USER, berth, run, run as run_cmd, temp_dir,
@@ -140,11 +140,7 @@ async fn the_action_installs_from_the_release_logs_in_and_a_later_step_pulls() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrupted_release_archive_fails_the_install_and_nothing_runs() {
     let mirror = Mirror::new(TARGET);
-    let archive = mirror.file(&archive_name(TARGET));
-    let mut bytes = std::fs::read(&archive).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0xff;
-    std::fs::write(&archive, bytes).unwrap();
+    mirror.corrupt_archive(TARGET);
     let temp = temp_dir();
     let runner_temp = temp.path().join("runner");
     let run = run_action(

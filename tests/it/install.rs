@@ -19,6 +19,29 @@ fn install(path: &str, args: &[&str]) -> Output {
         .env("HOME", home.path()))
 }
 
+/// `install.sh --version V --bin-dir B --base-url U --target T`, the flags every case passes.
+fn install_release(
+    path: &str,
+    version: &str,
+    bin_dir: &str,
+    base_url: &str,
+    target: &str,
+) -> Output {
+    install(
+        path,
+        &[
+            "--version",
+            version,
+            "--bin-dir",
+            bin_dir,
+            "--base-url",
+            base_url,
+            "--target",
+            target,
+        ],
+    )
+}
+
 fn system_path() -> String {
     std::env::var("PATH").expect("PATH is set")
 }
@@ -45,19 +68,7 @@ fn the_right_sum_installs_into_a_created_bin_dir() {
     let out_dir = temp_dir();
     let bin = out_dir.path().join("nested/bin");
     let bin_s = bin.display().to_string();
-    let out = install(
-        &system_path(),
-        &[
-            "--version",
-            "0.2.0",
-            "--bin-dir",
-            &bin_s,
-            "--base-url",
-            &mirror.base_url(),
-            "--target",
-            TARGET,
-        ],
-    );
+    let out = install_release(&system_path(), "0.2.0", &bin_s, &mirror.base_url(), TARGET);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stderr.contains(&format!("installed berth {VERSION}")),
@@ -98,19 +109,7 @@ fn a_wrong_sum_refuses_and_installs_nothing() {
     let bin = out_dir.path().join("bin");
     let bin_s = bin.display().to_string();
     let base = mirror.base_url();
-    let out = install(
-        &system_path(),
-        &[
-            "--version",
-            VERSION,
-            "--bin-dir",
-            &bin_s,
-            "--base-url",
-            &base,
-            "--target",
-            TARGET,
-        ],
-    );
+    let out = install_release(&system_path(), VERSION, &bin_s, &base, TARGET);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("checksum mismatch"), "{out:?}");
     assert!(out.stderr.contains("nothing was installed"), "{out:?}");
@@ -120,27 +119,11 @@ fn a_wrong_sum_refuses_and_installs_nothing() {
 #[test]
 fn a_corrupted_archive_refuses() {
     let mirror = Mirror::new(TARGET);
-    let archive = mirror.file(&release::archive_name(TARGET));
-    let mut bytes = std::fs::read(&archive).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0xff;
-    std::fs::write(&archive, bytes).unwrap();
+    mirror.corrupt_archive(TARGET);
     let out_dir = temp_dir();
     let bin_s = out_dir.path().join("bin").display().to_string();
     let base = mirror.base_url();
-    let out = install(
-        &system_path(),
-        &[
-            "--version",
-            VERSION,
-            "--bin-dir",
-            &bin_s,
-            "--base-url",
-            &base,
-            "--target",
-            TARGET,
-        ],
-    );
+    let out = install_release(&system_path(), VERSION, &bin_s, &base, TARGET);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("checksum mismatch"), "{out:?}");
     assert!(!out_dir.path().join("bin/berth").exists());
@@ -152,18 +135,12 @@ fn a_target_without_a_build_refuses() {
     let out_dir = temp_dir();
     let bin_s = out_dir.path().join("bin").display().to_string();
     let base = mirror.base_url();
-    let out = install(
+    let out = install_release(
         &system_path(),
-        &[
-            "--version",
-            VERSION,
-            "--bin-dir",
-            &bin_s,
-            "--base-url",
-            &base,
-            "--target",
-            "aarch64-unknown-linux-musl",
-        ],
+        VERSION,
+        &bin_s,
+        &base,
+        "aarch64-unknown-linux-musl",
     );
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("cannot download"), "{out:?}");
@@ -178,19 +155,7 @@ fn no_hashing_tool_refuses() {
     let out_dir = temp_dir();
     let bin_s = out_dir.path().join("bin").display().to_string();
     let base = mirror.base_url();
-    let out = install(
-        &path,
-        &[
-            "--version",
-            VERSION,
-            "--bin-dir",
-            &bin_s,
-            "--base-url",
-            &base,
-            "--target",
-            TARGET,
-        ],
-    );
+    let out = install_release(&path, VERSION, &bin_s, &base, TARGET);
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("no SHA-256 tool found"), "{out:?}");
     assert!(!out_dir.path().join("bin").exists());
@@ -211,19 +176,7 @@ fn openssl_alone_verifies() {
     let bin = out_dir.path().join("bin");
     let bin_s = bin.display().to_string();
     let base = mirror.base_url();
-    let out = install(
-        &path,
-        &[
-            "--version",
-            VERSION,
-            "--bin-dir",
-            &bin_s,
-            "--base-url",
-            &base,
-            "--target",
-            TARGET,
-        ],
-    );
+    let out = install_release(&path, VERSION, &bin_s, &base, TARGET);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(bin.join("berth").is_file());
 }

@@ -77,6 +77,15 @@ impl Mirror {
         self.server.url()
     }
 
+    /// Flips one byte in the middle of `target`'s archive, so its sum no longer matches.
+    pub fn corrupt_archive(&self, target: &str) {
+        let archive = self.file(&archive_name(target));
+        let mut bytes = std::fs::read(&archive).expect("read the archive");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&archive, bytes).expect("write the archive");
+    }
+
     /// A file of the release, e.g. `sha256.sum`.
     pub fn file(&self, name: &str) -> PathBuf {
         self.root.path().join(VERSION).join(name)
